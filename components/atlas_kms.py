@@ -1,0 +1,303 @@
+"""AtlasKmsEncryption: Atlas encryption at rest with an AWS KMS key, wired safely.
+
+This module only wires resources; every decision (addresses, policy documents,
+budgets, settings) is made by the pure functions in `core/` and `config/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_mongodbatlas as mongodbatlas
+
+from config.settings import Mode, Settings
+from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set
+from core.policies import (
+    PolicyPlan,
+    PolicySizeError,
+    canonical_json,
+    key_policy,
+    key_user_statement,
+    plan_policies,
+    trust_policy,
+)
+
+COMPONENT_TYPE = "atlas-kms:index:AtlasKmsEncryption"
+
+# The created key's deletion window: the longest KMS allows, the most time to notice.
+# https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-scheduling-key-deletion
+KEY_DELETION_WINDOW_DAYS = 30
+
+
+@dataclass
+class AtlasKmsEncryptionArgs:
+    """Inputs of the component: the validated settings plus provider details."""
+
+    settings: Settings
+    # Passed to the key account's provider, which does not inherit the default
+    # provider's configuration (tags, profile).
+    default_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def control_plane_outbound(result: Any) -> dict[str, dict[str, list[str]]]:
+    """The data source's typed answer -> cloud -> region -> CIDRs, as plain data."""
+    outbound = getattr(result, "outbound", None)
+    if outbound is None:
+        return {}
+    out: dict[str, dict[str, list[str]]] = {}
+    for cloud in CLOUDS:
+        regions = getattr(outbound, cloud, None)
+        out[cloud] = {str(region): list(ips or []) for region, ips in (regions or {}).items()}
+    return out
+
+
+def project_clusters(result: Any) -> list[ClusterAddresses]:
+    services = getattr(result, "services", None)
+    clusters: Sequence[Any] = (getattr(services, "clusters", None) or []) if services is not None else []
+    return [
+        ClusterAddresses(
+            name=c.cluster_name,
+            outbound=tuple(c.outbounds or ()),
+            future_outbound=tuple(c.future_outbounds or ()),
+        )
+        for c in clusters
+    ]
+
+
+class AtlasKmsEncryption(pulumi.ComponentResource):
+    """Atlas encryption at rest for one Atlas project with one AWS KMS key.
+
+    Outputs:
+      key_arn          full ARN of the key Atlas uses (never a bare key id)
+      role_arn         ARN of the IAM role Atlas assumes
+      atlas_role_id    Atlas's id of that role (cloud provider access)
+      allowed_cidrs    the sorted, collapsed source CIDRs allowed to use the key
+      encryption_valid Atlas's own check that it can use the key
+    """
+
+    key_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    atlas_role_id: pulumi.Output[str]
+    allowed_cidrs: pulumi.Output[list[str]]
+    encryption_valid: pulumi.Output[bool]
+    key_policy_statement_for_owner: pulumi.Output[dict[str, Any]] | None
+
+    def __init__(self, name: str, args: AtlasKmsEncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        if not s.enforce_ip:
+            pulumi.log.warn(
+                "atlas-kms:sourceIps.enforce is false: the KMS key can be used by Atlas's role from ANY "
+                "address. This is an explicit opt-out of the source-IP condition; set it back to true.",
+                resource=self,
+            )
+
+        # Blocking lookups, on every preview and update: the number of role policies and
+        # every size budget must be known, and checked, before any child resource is
+        # registered. With the *_output forms the count would only be known inside an
+        # apply, and resources created there are hidden from `pulumi preview`.
+        addresses, plan = self._address_plan(s)
+        for missing in addresses.missing_clusters:
+            pulumi.log.warn(
+                f"atlas-kms:sourceIps.clusters names {missing!r}, which Atlas does not report for project "
+                f"{s.project_id}; its addresses are not allowed yet. Run `pulumi up` again once it exists.",
+                resource=self,
+            )
+        cidrs = list(addresses.cidrs)
+
+        key_provider = self._key_provider(name, s, args.default_tags)
+        key_opts = pulumi.ResourceOptions(parent=self, provider=key_provider)
+
+        setup = mongodbatlas.CloudProviderAccessSetup(
+            f"{name}-access-setup", project_id=s.project_id, provider_name="AWS", opts=child
+        )
+        trust = setup.aws_configs.apply(
+            lambda cfgs: canonical_json(
+                trust_policy(cfgs[0].atlas_aws_account_arn or "", cfgs[0].atlas_assumed_role_external_id or "")
+            )
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"Assumed by MongoDB Atlas for encryption at rest of project {s.project_id}",
+            assume_role_policy=trust,
+            tags=s.tags,
+            opts=child,
+        )
+
+        key_account_root = f"arn:{s.partition}:iam::{self._key_account_id(s)}:root"
+        policy_cidrs = cidrs if s.enforce_ip else None
+        managed_key_policy = role.arn.apply(
+            lambda arn: canonical_json(key_policy(key_account_root, arn, policy_cidrs))
+        )
+
+        key_guards: list[pulumi.Resource] = []
+        if s.creates_key:
+            key = aws.kms.Key(
+                f"{name}-key",
+                description=f"Atlas encryption at rest, project {s.project_id}, stack {s.stack}",
+                key_usage="ENCRYPT_DECRYPT",
+                customer_master_key_spec="SYMMETRIC_DEFAULT",
+                enable_key_rotation=True,
+                deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+                policy=managed_key_policy,
+                region=s.key_region,
+                tags=s.tags,
+                # A deleted key makes every byte it encrypted unreadable: no update or
+                # destroy may remove it without an explicit `pulumi state unprotect`.
+                opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(protect=True)),
+            )
+            aws.kms.Alias(
+                f"{name}-key-alias", name=s.key_alias, target_key_id=key.key_id, region=s.key_region, opts=key_opts
+            )
+            key_arn: pulumi.Output[str] = key.arn
+            key_guards.append(key)
+        else:
+            assert s.key_arn is not None
+            key_arn = pulumi.Output.from_input(str(s.key_arn))
+            if s.manages_key_policy:
+                key_guards.append(
+                    aws.kms.KeyPolicy(
+                        f"{name}-key-policy",
+                        key_id=str(s.key_arn),
+                        policy=managed_key_policy,
+                        region=s.key_region,
+                        # The key is not ours: on destroy, leave its policy in place rather
+                        # than reset it under a running Atlas project.
+                        opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(retain_on_delete=True)),
+                    )
+                )
+
+        role_policies = self._role_policies(name, s, plan, role, key_arn, child)
+
+        authorization = mongodbatlas.CloudProviderAccessAuthorization(
+            f"{name}-access-authorization",
+            project_id=s.project_id,
+            role_id=setup.role_id,
+            aws={"iam_assumed_role_arn": role.arn},
+            opts=child,
+        )
+
+        # Atlas checks the key as soon as encryption at rest is configured: the role must
+        # be authorized and already allowed to use the key, or the first update fails.
+        self.encryption_valid = pulumi.Output.from_input(False)
+        if s.enables_encryption:
+            encryption = mongodbatlas.EncryptionAtRest(
+                f"{name}-encryption-at-rest",
+                project_id=s.project_id,
+                aws_kms_config={
+                    "enabled": True,
+                    "customer_master_key_id": key_arn,
+                    "region": s.atlas_region,
+                    "role_id": authorization.role_id,
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[authorization, *role_policies, *key_guards]),
+            )
+            self.encryption_valid = encryption.aws_kms_config.apply(lambda c: bool(c and c.valid))
+        else:
+            pulumi.log.warn(
+                f"atlas-kms: the key {s.key_arn} belongs to account {s.key_arn.account if s.key_arn else '?'}. "
+                "Encryption at rest is NOT enabled yet: send the stack output keyPolicyStatementForOwner to the "
+                "key's owner, and once it is in the key policy set atlas-kms:keyAccount.keyPolicyGranted to true "
+                "and run `pulumi up` again.",
+                resource=self,
+            )
+
+        self.key_arn = key_arn
+        self.role_arn = role.arn
+        self.atlas_role_id = setup.role_id
+        self.allowed_cidrs = pulumi.Output.from_input(cidrs)
+        self.key_policy_statement_for_owner = None
+        if s.mode is Mode.CROSS_ACCOUNT_EXISTING and not s.manages_key_policy:
+            self.key_policy_statement_for_owner = role.arn.apply(lambda arn: key_user_statement(arn, policy_cidrs))
+
+        outputs: dict[str, Any] = {
+            "keyArn": self.key_arn,
+            "roleArn": self.role_arn,
+            "atlasRoleId": self.atlas_role_id,
+            "allowedCidrs": self.allowed_cidrs,
+            "encryptionValid": self.encryption_valid,
+        }
+        if self.key_policy_statement_for_owner is not None:
+            outputs["keyPolicyStatementForOwner"] = self.key_policy_statement_for_owner
+        self.register_outputs(outputs)
+
+    def _address_plan(self, s: Settings) -> tuple[AddressSet, PolicyPlan]:
+        invoke = pulumi.InvokeOptions(parent=self)
+        control_plane = mongodbatlas.get_control_plane_ip_addresses(opts=invoke)
+        project = mongodbatlas.get_project_ip_addresses(project_id=s.project_id, opts=invoke)
+        try:
+            addresses = build_address_set(control_plane_outbound(control_plane), project_clusters(project), s.selection)
+            plan = plan_policies(
+                addresses.cidrs, kind=s.policy_kind, enforce_ip=s.enforce_ip, manage_key_policy=s.manages_key_policy
+            )
+        except (AddressError, PolicySizeError) as exc:
+            raise pulumi.RunError(f"atlas-kms: {exc}") from exc
+        return addresses, plan
+
+    @staticmethod
+    def _key_account_id(s: Settings) -> str:
+        if s.key_account is not None and s.key_account.account_id:
+            return s.key_account.account_id
+        if s.key_arn is not None:
+            return s.key_arn.account
+        if s.role_account is None:
+            raise pulumi.RunError("atlas-kms: the role's AWS account is unknown; pass role_account in the settings")
+        return s.role_account
+
+    def _key_provider(self, name: str, s: Settings, default_tags: Mapping[str, str]) -> aws.Provider | None:
+        if not s.needs_key_provider:
+            return None
+        assert s.key_account is not None and s.key_account.assume_role_arn is not None
+        ka = s.key_account
+        return aws.Provider(
+            f"{name}-key-account",
+            region=s.key_region,
+            profile=ka.profile,
+            assume_roles=[
+                aws.ProviderAssumeRoleArgs(
+                    role_arn=ka.assume_role_arn,
+                    external_id=ka.external_id,
+                    session_name=f"atlas-kms-{s.stack}"[:64],
+                )
+            ],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(default_tags)) if default_tags else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _role_policies(
+        self,
+        name: str,
+        s: Settings,
+        plan: PolicyPlan,
+        role: aws.iam.Role,
+        key_arn: pulumi.Output[str],
+        child: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        documents = key_arn.apply(plan.role_documents)
+        created: list[pulumi.Resource] = []
+        count = max(1, len(plan.chunks))
+        for i in range(count):
+            document = documents.apply(lambda docs, i=i: docs[i])
+            if plan.kind == "inline":
+                created.append(aws.iam.RolePolicy(f"{name}-kms-inline-{i + 1}", role=role.id, policy=document, opts=child))
+                continue
+            policy = aws.iam.Policy(
+                f"{name}-kms-policy-{i + 1}",
+                description=f"Atlas encryption at rest: KMS use from Atlas addresses ({i + 1} of {count})",
+                policy=document,
+                tags=s.tags,
+                opts=child,
+            )
+            created.append(policy)
+            created.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-kms-policy-{i + 1}-attachment", role=role.name, policy_arn=policy.arn, opts=child
+                )
+            )
+        return created

@@ -1,0 +1,393 @@
+"""Stack config -> one validated, typed Settings object. Pure code: no Pulumi import.
+
+`__main__.py` reads the raw config and calls `parse_settings`; the drift command
+does the same from a `Pulumi.<stack>.yaml` file. Every problem is reported at once,
+each naming its config key, the problem and the fix, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+from core.arns import (
+    PARTITIONS,
+    ArnError,
+    KeyArn,
+    RoleArn,
+    atlas_region,
+    is_account,
+    is_region,
+    parse_key_arn,
+    parse_role_arn,
+    partition_of,
+)
+from core.ips import CLOUDS, AddressError, SourceSelection, to_network
+
+NAMESPACE = "atlas-kms"
+PROGRAM = "atlas-kms"
+
+KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps")
+KEY_ACCOUNT_KEYS = ("assumeRoleArn", "profile", "region", "externalId", "manageKeyPolicy", "keyPolicyGranted")
+SOURCE_IPS_KEYS = ("controlPlane", "clusters", "includeFuture", "extraCidrs", "enforce")
+
+_PROJECT_ID = re.compile(r"^[a-f0-9]{24}$")
+# Atlas cluster names: ASCII letters, digits and hyphens, at most 64 characters.
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+
+# Tags the component puts on the key and the role; the drift command finds the role by them.
+TAG_PROJECT = "atlas-kms:project-id"
+TAG_STACK = "atlas-kms:stack"
+TAG_PROGRAM = "atlas-kms:managed-by"
+
+
+class SettingsError(ValueError):
+    """One or more invalid config values; `problems` lists each, naming its key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "atlas-kms stack config is invalid; nothing was changed:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+class Mode(Enum):
+    """The four ways the key and the role can sit (see README, "Key modes")."""
+
+    SAME_ACCOUNT_CREATED = 1
+    SAME_ACCOUNT_EXISTING = 2
+    CROSS_ACCOUNT_CREATED = 3
+    CROSS_ACCOUNT_EXISTING = 4
+
+
+@dataclass(frozen=True)
+class KeyAccount:
+    """How to reach the AWS account that holds the key, when it is not the role's."""
+
+    assume_role_arn: str | None
+    account_id: str
+    profile: str | None
+    region: str | None
+    external_id: str | None
+    manage_key_policy: bool
+    key_policy_granted: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_id: str
+    stack: str
+    role_region: str
+    role_account: str | None
+    partition: str
+    key_region: str
+    key_arn: KeyArn | None
+    key_account: KeyAccount | None
+    selection: SourceSelection
+    enforce_ip: bool
+
+    @property
+    def mode(self) -> Mode:
+        cross = self.key_account is not None or (
+            self.key_arn is not None and self.role_account is not None and self.key_arn.account != self.role_account
+        )
+        if self.key_arn is None:
+            return Mode.CROSS_ACCOUNT_CREATED if cross else Mode.SAME_ACCOUNT_CREATED
+        return Mode.CROSS_ACCOUNT_EXISTING if cross else Mode.SAME_ACCOUNT_EXISTING
+
+    @property
+    def cross_account(self) -> bool:
+        return self.mode in (Mode.CROSS_ACCOUNT_CREATED, Mode.CROSS_ACCOUNT_EXISTING)
+
+    @property
+    def creates_key(self) -> bool:
+        return self.key_arn is None
+
+    @property
+    def manages_key_policy(self) -> bool:
+        """The program writes the key policy of keys it creates, and of a foreign key only on opt-in."""
+        if self.creates_key:
+            return True
+        return self.mode is Mode.CROSS_ACCOUNT_EXISTING and bool(self.key_account and self.key_account.manage_key_policy)
+
+    @property
+    def enables_encryption(self) -> bool:
+        """False only while a foreign key's owner has not yet added the hand-off statement.
+
+        Atlas validates the key the moment encryption at rest is configured, so enabling it
+        before the owner grants access would fail the update.
+        """
+        if self.mode is not Mode.CROSS_ACCOUNT_EXISTING or self.manages_key_policy:
+            return True
+        return bool(self.key_account and self.key_account.key_policy_granted)
+
+    @property
+    def needs_key_provider(self) -> bool:
+        """A second AWS provider, only to reach another account (regions are per resource in pulumi-aws 7)."""
+        return self.key_account is not None and self.key_account.assume_role_arn is not None
+
+    @property
+    def policy_kind(self) -> Literal["managed", "inline"]:
+        # Cross-account: an inline policy in the role's account, as MongoDB's docs say.
+        # Same account: a managed policy, the form Atlas's docs describe for IP conditions.
+        # https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
+        return "inline" if self.cross_account else "managed"
+
+    @property
+    def atlas_region(self) -> str:
+        return atlas_region(self.key_region)
+
+    @property
+    def key_alias(self) -> str:
+        # Alias names: letters, digits, '/', '_' and '-'; unique per account and region.
+        stack = re.sub(r"[^A-Za-z0-9/_-]", "-", self.stack)
+        return f"alias/atlas-kms/{self.project_id}/{stack}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {TAG_PROJECT: self.project_id, TAG_STACK: self.stack, TAG_PROGRAM: PROGRAM}
+
+
+def _decode(value: Any, key: str, problems: list[str]) -> Any:
+    """Pulumi hands config values over as strings (objects as JSON); stack files as YAML."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in "{[" or text in ("true", "false"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{key}: not valid JSON ({exc.msg}); set it with `pulumi config set --path` or valid JSON")
+                return None
+    return value
+
+
+def _bool(value: Any, key: str, default: bool, problems: list[str]) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    problems.append(f"{key}: expected true or false, got {value!r}")
+    return default
+
+
+def _unknown(obj: Mapping[str, Any], allowed: tuple[str, ...], key: str, problems: list[str]) -> None:
+    for name in sorted(set(obj) - set(allowed)):
+        problems.append(f"{key}.{name}: unknown setting; allowed: {', '.join(allowed)}")
+
+
+def _str_list(value: Any, key: str, problems: list[str]) -> list[str] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{key}: expected a list of strings, got {value!r}")
+        return None
+    return list(value)
+
+
+def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, bool]:
+    key = f"{NAMESPACE}:sourceIps"
+    default = SourceSelection()
+    if raw is None:
+        return default, True
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key}: expected an object like {{\"controlPlane\": \"all\", \"clusters\": \"all\"}}, got {raw!r}")
+        return default, True
+    _unknown(raw, SOURCE_IPS_KEYS, key, problems)
+
+    control_plane: tuple[str, ...] | Literal["all"] = "all"
+    cp = raw.get("controlPlane", "all")
+    if cp != "all":
+        clouds = _str_list(cp, f"{key}.controlPlane", problems)
+        if clouds is not None:
+            bad = [c for c in clouds if c not in CLOUDS]
+            if bad:
+                problems.append(f"{key}.controlPlane: unknown cloud(s) {bad}; use \"all\" or a list of {', '.join(CLOUDS)}")
+            elif not clouds:
+                problems.append(f"{key}.controlPlane: an empty list would allow no control-plane address; use \"all\"")
+            elif len(set(clouds)) != len(clouds):
+                problems.append(f"{key}.controlPlane: {clouds} lists a cloud twice")
+            else:
+                control_plane = tuple(sorted(clouds))
+
+    clusters: tuple[str, ...] | Literal["all"] = "all"
+    cl = raw.get("clusters", "all")
+    if cl != "all":
+        names = _str_list(cl, f"{key}.clusters", problems)
+        if names is not None:
+            bad = [n for n in names if not _CLUSTER_NAME.match(n)]
+            if bad:
+                problems.append(f"{key}.clusters: {bad} are not Atlas cluster names (letters, digits, hyphens; at most 64)")
+            elif len(set(names)) != len(names):
+                problems.append(f"{key}.clusters: {names} lists a cluster twice")
+            else:
+                clusters = tuple(sorted(names))
+
+    include_future = _bool(raw.get("includeFuture"), f"{key}.includeFuture", True, problems)
+    enforce = _bool(raw.get("enforce"), f"{key}.enforce", True, problems)
+
+    extra: tuple[str, ...] = ()
+    if "extraCidrs" in raw:
+        entries = _str_list(raw["extraCidrs"], f"{key}.extraCidrs", problems)
+        if entries is not None:
+            for i, entry in enumerate(entries):
+                try:
+                    to_network(entry, f"{key}.extraCidrs[{i}]")
+                except AddressError as exc:
+                    problems.append(str(exc))
+            extra = tuple(entries)
+    return SourceSelection(control_plane, clusters, include_future, extra), enforce
+
+
+def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
+    key = f"{NAMESPACE}:keyAccount"
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key}: expected an object like {{\"assumeRoleArn\": \"arn:aws:iam::111122223333:role/kms-admin\"}}, got {raw!r}")
+        return None
+    _unknown(raw, KEY_ACCOUNT_KEYS, key, problems)
+    role: RoleArn | None = None
+    if raw.get("assumeRoleArn") is not None:
+        try:
+            role = parse_role_arn(raw["assumeRoleArn"], f"{key}.assumeRoleArn")
+        except ArnError as exc:
+            problems.append(str(exc))
+    for name in ("profile", "externalId", "region"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            problems.append(f"{key}.{name}: expected a string, got {raw[name]!r}")
+    region = raw.get("region")
+    if isinstance(region, str) and not is_region(region):
+        problems.append(f"{key}.region: {region!r} is not an AWS region name (like eu-west-2)")
+    ext = raw.get("externalId")
+    if isinstance(ext, str) and not _EXTERNAL_ID.match(ext):
+        problems.append(f"{key}.externalId: 2 to 1224 characters of letters, digits and +=,.@:/-_")
+    manage = _bool(raw.get("manageKeyPolicy"), f"{key}.manageKeyPolicy", False, problems)
+    granted = _bool(raw.get("keyPolicyGranted"), f"{key}.keyPolicyGranted", False, problems)
+    return KeyAccount(
+        assume_role_arn=raw.get("assumeRoleArn") if role else None,
+        account_id=role.account if role else "",
+        profile=raw.get("profile") if isinstance(raw.get("profile"), str) else None,
+        region=region if isinstance(region, str) else None,
+        external_id=ext if isinstance(ext, str) else None,
+        manage_key_policy=manage,
+        key_policy_granted=granted,
+    )
+
+
+def parse_settings(
+    config: Mapping[str, Any],
+    *,
+    stack: str,
+    aws_region: str | None,
+    role_account: str | None = None,
+    role_partition: str | None = None,
+) -> Settings:
+    """Validate the `atlas-kms:*` config (keys with or without the namespace prefix).
+
+    `aws_region` is the role provider's `aws:region`; `role_account` and
+    `role_partition` describe the credentials' account (from sts:GetCallerIdentity)
+    when known, and decide whether an existing key is in another account.
+    """
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    for name, value in config.items():
+        short = name.split(":", 1)[1] if name.startswith(f"{NAMESPACE}:") else name
+        if ":" in short:
+            continue  # another namespace (aws:, mongodbatlas:, ...)
+        raw[short] = value
+    for name in sorted(set(raw) - set(KNOWN_KEYS)):
+        problems.append(f"{NAMESPACE}:{name}: unknown setting; allowed: {', '.join(KNOWN_KEYS)}")
+
+    project_id = raw.get("projectId")
+    if project_id is None:
+        problems.append(f"{NAMESPACE}:projectId: required; set it with `pulumi config set {NAMESPACE}:projectId <24-hex Atlas project id>`")
+    elif not isinstance(project_id, str) or not _PROJECT_ID.match(project_id):
+        problems.append(f"{NAMESPACE}:projectId: {project_id!r} is not an Atlas project id (24 lowercase hex characters, from the project's Settings page)")
+
+    if aws_region is None:
+        problems.append("aws:region: required (the role's region and the default key region); `pulumi config set aws:region eu-west-2`")
+    elif not is_region(aws_region):
+        problems.append(f"aws:region: {aws_region!r} is not an AWS region name (like eu-west-2)")
+    if role_account is not None and not is_account(role_account):
+        problems.append(f"aws credentials: account id {role_account!r} is not 12 digits")
+
+    key_arn: KeyArn | None = None
+    if raw.get("keyArn") is not None:
+        try:
+            key_arn = parse_key_arn(raw["keyArn"], f"{NAMESPACE}:keyArn")
+        except ArnError as exc:
+            problems.append(str(exc))
+
+    key_region_setting = raw.get("keyRegion")
+    if key_region_setting is not None and (not isinstance(key_region_setting, str) or not is_region(key_region_setting)):
+        problems.append(f"{NAMESPACE}:keyRegion: {key_region_setting!r} is not an AWS region name (like eu-west-2)")
+        key_region_setting = None
+
+    key_account = _parse_key_account(_decode(raw.get("keyAccount"), f"{NAMESPACE}:keyAccount", problems), problems)
+    selection, enforce_ip = _parse_source_ips(_decode(raw.get("sourceIps"), f"{NAMESPACE}:sourceIps", problems), problems)
+
+    # One key region, from wherever it is stated; every statement must agree.
+    stated = [
+        (f"{NAMESPACE}:keyArn", key_arn.region if key_arn else None),
+        (f"{NAMESPACE}:keyRegion", key_region_setting),
+        (f"{NAMESPACE}:keyAccount.region", key_account.region if key_account else None),
+    ]
+    given = [(k, r) for k, r in stated if r]
+    key_region = given[0][1] if given else (aws_region or "")
+    for k, r in given[1:]:
+        if r != key_region:
+            problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
+
+    partition = role_partition or partition_of(aws_region or "us-east-1")
+    if role_partition is not None and role_partition not in PARTITIONS:
+        problems.append(f"aws credentials: unknown partition {role_partition!r}")
+    if key_arn and key_arn.partition != partition:
+        problems.append(f"{NAMESPACE}:keyArn: partition {key_arn.partition!r} differs from the role's partition {partition!r}; a key and a role in different partitions cannot work together")
+    if key_region and partition_of(key_region) != partition:
+        problems.append(f"{NAMESPACE}:keyRegion: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
+
+    if key_account is not None:
+        k = f"{NAMESPACE}:keyAccount"
+        if key_account.assume_role_arn:
+            role_partition_of_assume = key_account.assume_role_arn.split(":")[1]
+            if role_partition_of_assume != partition:
+                problems.append(f"{k}.assumeRoleArn: partition {role_partition_of_assume!r} differs from the role's partition {partition!r}")
+            if role_account is not None and key_account.account_id == role_account:
+                problems.append(f"{k}.assumeRoleArn: account {role_account} is the role's own account, so nothing is cross-account; remove {k} (and set keyRegion if you need another region)")
+            if key_arn and key_arn.account != key_account.account_id:
+                problems.append(f"{k}.assumeRoleArn: account {key_account.account_id} does not hold the key {key_arn} (account {key_arn.account}); assume a role in the key's account")
+        elif key_arn is None:
+            problems.append(f"{k}.assumeRoleArn: required to create the key in another account; give a role in that account that can create KMS keys, or set {NAMESPACE}:keyArn to use an existing key")
+        if key_account.manage_key_policy:
+            if key_arn is None:
+                problems.append(f"{k}.manageKeyPolicy: only for an existing key ({NAMESPACE}:keyArn); a key this program creates always gets its policy managed")
+            elif not key_account.assume_role_arn:
+                problems.append(f"{k}.manageKeyPolicy: needs {k}.assumeRoleArn in the key's account to write its key policy")
+        if key_account.key_policy_granted and (key_arn is None or key_account.manage_key_policy):
+            problems.append(f"{k}.keyPolicyGranted: only for an existing key in another account whose policy its owner edits; remove it")
+        if key_arn and role_account is not None and key_arn.account == role_account:
+            problems.append(f"{k}: the key {key_arn} is in the role's own account {role_account}, so nothing is cross-account; remove {k}")
+        if key_account.external_id and not key_account.assume_role_arn:
+            problems.append(f"{k}.externalId: only used with {k}.assumeRoleArn")
+
+    if problems:
+        raise SettingsError(problems)
+    assert isinstance(project_id, str) and aws_region is not None
+    return Settings(
+        project_id=project_id,
+        stack=stack,
+        role_region=aws_region,
+        role_account=role_account,
+        partition=partition,
+        key_region=key_region,
+        key_arn=key_arn,
+        key_account=key_account,
+        selection=selection,
+        enforce_ip=enforce_ip,
+    )

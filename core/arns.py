@@ -1,0 +1,115 @@
+"""ARNs and regions: parsing and the forms Atlas and AWS expect. Pure code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+_KMS_ARN = re.compile(
+    r"^arn:(?P<partition>[a-z-]+):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>[A-Za-z0-9-]+)$"
+)
+_ROLE_ARN = re.compile(
+    r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$"
+)
+
+# The longest KMS key ARN that AWS can hand out, used to size policies before the key
+# exists (a created key's ARN is unknown during `pulumi preview`): the longest
+# partition, the longest region name and a multi-Region key id (mrk- + 32 hex).
+LONGEST_KEY_ARN = "arn:aws-us-gov:kms:ap-southeast-5x:000000000000:key/mrk-" + "0" * 32
+
+
+class ArnError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyArn:
+    partition: str
+    region: str
+    account: str
+    key_id: str
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{self.key_id}"
+
+
+@dataclass(frozen=True)
+class RoleArn:
+    partition: str
+    account: str
+    name: str
+
+    @property
+    def root(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:root"
+
+
+def is_region(value: str) -> bool:
+    return bool(_REGION.match(value))
+
+
+def is_account(value: str) -> bool:
+    return bool(_ACCOUNT.match(value))
+
+
+def parse_key_arn(value: str, setting: str) -> KeyArn:
+    """Parse a full KMS key ARN; refuse key ids and aliases with the ARN form to use.
+
+    Atlas needs the full ARN whenever the key and the role are in different accounts,
+    and accepts it always, so the program only ever deals in full ARNs.
+    https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
+    """
+    example = "arn:aws:kms:eu-west-2:111122223333:key/12345678-1234-1234-1234-123456789012"
+    if not isinstance(value, str) or not value:
+        raise ArnError(f"{setting}: expected the full ARN of a KMS key, like {example}")
+    if _KEY_ID.match(value):
+        raise ArnError(
+            f"{setting}: {value!r} is a bare key id; Atlas needs the key's full ARN, "
+            f"arn:<partition>:kms:<region>:<account>:key/{value} (for example {example})"
+        )
+    if value.startswith("alias/") or ":alias/" in value:
+        raise ArnError(
+            f"{setting}: {value!r} is an alias; aliases can be re-pointed, so give the key's "
+            f"own full ARN (aws kms describe-key --key-id {value} --query KeyMetadata.Arn), like {example}"
+        )
+    m = _KMS_ARN.match(value)
+    if not m:
+        raise ArnError(f"{setting}: {value!r} is not a KMS key ARN; expected the form {example}")
+    arn = KeyArn(m["partition"], m["region"], m["account"], m["key_id"])
+    if arn.partition not in PARTITIONS:
+        raise ArnError(f"{setting}: unknown partition {arn.partition!r} in {value!r}; use one of {', '.join(PARTITIONS)}")
+    if not is_region(arn.region):
+        raise ArnError(f"{setting}: {arn.region!r} in {value!r} is not an AWS region name")
+    if not _KEY_ID.match(arn.key_id):
+        raise ArnError(f"{setting}: {arn.key_id!r} in {value!r} is not a KMS key id (a UUID or mrk-<32 hex>)")
+    return arn
+
+
+def parse_role_arn(value: str, setting: str) -> RoleArn:
+    example = "arn:aws:iam::444455556666:role/atlas-kms-admin"
+    if not isinstance(value, str):
+        raise ArnError(f"{setting}: expected an IAM role ARN, like {example}")
+    m = _ROLE_ARN.match(value)
+    if not m:
+        raise ArnError(f"{setting}: {value!r} is not an IAM role ARN; expected the form {example}")
+    if m["partition"] not in PARTITIONS:
+        raise ArnError(f"{setting}: unknown partition {m['partition']!r}; use one of {', '.join(PARTITIONS)}")
+    return RoleArn(m["partition"], m["account"], m["name"])
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def atlas_region(region: str) -> str:
+    """AWS region name to Atlas's enum form (`eu-west-2` -> `EU_WEST_2`)."""
+    return region.upper().replace("-", "_")

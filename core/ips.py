@@ -1,0 +1,212 @@
+"""The set of source addresses Atlas calls AWS KMS from.
+
+Pure, typed code: no Pulumi import. The component, the offline preview, the drift
+command and the benchmarks all compute the allowed CIDRs with `build_address_set`,
+so that what `pulumi up` writes and what `drift` expects can never disagree.
+
+Why these addresses: Atlas calls KMS from its control plane and from the cluster
+nodes' public IPs; MongoDB asks to allow *all* control-plane outbound addresses of
+every cloud, not only the KMS's own cloud, plus each node's current and announced
+future outbound addresses.
+https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
+https://www.mongodb.com/docs/atlas/setup-cluster-security/#std-label-atlas-add-inbound-ips
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+CLOUDS: tuple[str, ...] = ("aws", "azure", "gcp")
+
+SourceKind = Literal["control-plane", "cluster", "cluster-future", "extra"]
+
+
+class AddressError(ValueError):
+    """An address, a lookup answer or a selection that cannot give a safe allow-list."""
+
+
+@dataclass(frozen=True)
+class ClusterAddresses:
+    """One cluster's public addresses as Atlas reports them (plain IPs, not CIDRs)."""
+
+    name: str
+    outbound: tuple[str, ...] = ()
+    future_outbound: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceSelection:
+    """Which Atlas addresses to allow: the `sourceIps` stack setting, validated."""
+
+    control_plane: tuple[str, ...] | Literal["all"] = "all"
+    clusters: tuple[str, ...] | Literal["all"] = "all"
+    include_future: bool = True
+    extra_cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an allowed address comes from, so that a report can name it."""
+
+    kind: SourceKind
+    name: str  # "aws/us-east-1", a cluster name, or "extraCidrs"
+
+    def describe(self) -> str:
+        return {
+            "control-plane": f"control plane {self.name}",
+            "cluster": f"cluster {self.name}",
+            "cluster-future": f"cluster {self.name} (announced future address)",
+            "extra": "sourceIps.extraCidrs",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class AddressSet:
+    """The collapsed, sorted CIDRs plus where each raw entry came from."""
+
+    cidrs: tuple[str, ...]
+    origins: Mapping[str, tuple[Origin, ...]] = field(default_factory=dict)
+    missing_clusters: tuple[str, ...] = ()
+
+    def origins_of(self, cidr: str) -> tuple[Origin, ...]:
+        """Every source whose entry lies inside `cidr` (or equals it)."""
+        net = to_network(cidr, "cidr")
+        found: list[Origin] = []
+        for raw, origins in self.origins.items():
+            entry = to_network(raw, "origin")
+            if entry.version == net.version and (
+                entry.subnet_of(net) or net.subnet_of(entry)  # type: ignore[arg-type]
+            ):
+                found.extend(origins)
+        return tuple(sorted(set(found), key=lambda o: (o.kind, o.name)))
+
+
+def to_network(entry: str, where: str) -> Network:
+    """Normalise one address or CIDR; a bare address becomes a /32 (or /128).
+
+    Host bits must be zero (`10.0.0.1/24` is refused): a CIDR with host bits set
+    usually means a typo, and guessing the intended network could open or close
+    the wrong range.
+    """
+    if not isinstance(entry, str):
+        raise AddressError(f"{where}: expected an IP address or CIDR string, got {entry!r}")
+    text = entry.strip()
+    if not text:
+        raise AddressError(f"{where}: empty address; remove the entry or give an IP/CIDR")
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            net = ipaddress.ip_network(text, strict=False)
+            raise AddressError(
+                f"{where}: {entry!r} has host bits set; did you mean {net}?"
+            ) from None
+        raise AddressError(
+            f"{where}: {entry!r} is not an IP address or CIDR (examples: 3.92.113.229, 3.92.113.0/24)"
+        ) from None
+
+
+def _sort_key(net: Network) -> tuple[int, int, int]:
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
+def collapse(networks: Iterable[Network]) -> list[str]:
+    """Merge contained and adjacent networks; IPv4 first, then IPv6, ascending.
+
+    The output is a pure function of the *set* of addresses covered, so any input
+    order or duplication yields the same list and the same policy JSON.
+    """
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for net in networks:
+        if isinstance(net, ipaddress.IPv4Network):
+            v4.append(net)
+        else:
+            v6.append(net)
+    merged: list[Network] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
+    return [str(n) for n in sorted(merged, key=_sort_key)]
+
+
+def canonical_cidrs(entries: Iterable[str], where: str = "address") -> list[str]:
+    """Validate, normalise and collapse a list of address strings."""
+    return collapse(to_network(e, f"{where}[{i}]") for i, e in enumerate(entries))
+
+
+def _control_plane_entries(
+    outbound: Mapping[str, Mapping[str, Sequence[str]] | None],
+    selection: SourceSelection,
+) -> list[tuple[str, Origin]]:
+    clouds = CLOUDS if selection.control_plane == "all" else selection.control_plane
+    entries: list[tuple[str, Origin]] = []
+    for cloud in clouds:
+        regions = outbound.get(cloud) or {}
+        if selection.control_plane != "all" and not any(regions.values()):
+            raise AddressError(
+                f"Atlas reported no control-plane outbound addresses for cloud {cloud!r}, "
+                f"which sourceIps.controlPlane selects; refusing to write a policy that could "
+                f"lock Atlas out. Check the Atlas API, or select other clouds."
+            )
+        for region in sorted(regions):
+            for ip in regions[region] or ():
+                entries.append((ip, Origin("control-plane", f"{cloud}/{region}")))
+    if not entries:
+        raise AddressError(
+            "Atlas reported no control-plane outbound addresses at all; a KMS policy without "
+            "them would lock Atlas out of its key and shut the clusters down. Nothing was changed: "
+            "check the mongodbatlas provider's credentials and the Atlas API, then run again."
+        )
+    return entries
+
+
+def _cluster_entries(
+    clusters: Sequence[ClusterAddresses], selection: SourceSelection
+) -> tuple[list[tuple[str, Origin]], tuple[str, ...]]:
+    by_name = {c.name: c for c in clusters}
+    if selection.clusters == "all":
+        chosen = [by_name[n] for n in sorted(by_name)]
+        missing: tuple[str, ...] = ()
+    else:
+        chosen = [by_name[n] for n in selection.clusters if n in by_name]
+        missing = tuple(n for n in selection.clusters if n not in by_name)
+    entries: list[tuple[str, Origin]] = []
+    for cluster in chosen:
+        entries += [(ip, Origin("cluster", cluster.name)) for ip in cluster.outbound]
+        if selection.include_future:
+            entries += [
+                (ip, Origin("cluster-future", cluster.name)) for ip in cluster.future_outbound
+            ]
+    return entries, missing
+
+
+def build_address_set(
+    control_plane_outbound: Mapping[str, Mapping[str, Sequence[str]] | None],
+    clusters: Sequence[ClusterAddresses],
+    selection: SourceSelection,
+) -> AddressSet:
+    """Every address Atlas may call KMS from, collapsed and sorted.
+
+    `control_plane_outbound` is the `outbound` object of Atlas's control-plane answer
+    (cloud -> region -> CIDRs). `clusters` is the project's cluster list. Raises
+    AddressError when a lookup answer is malformed or the control plane is empty.
+    """
+    entries = _control_plane_entries(control_plane_outbound, selection)
+    cluster_entries, missing = _cluster_entries(clusters, selection)
+    entries += cluster_entries
+    entries += [(cidr, Origin("extra", "extraCidrs")) for cidr in selection.extra_cidrs]
+
+    origins: dict[str, list[Origin]] = {}
+    networks: list[Network] = []
+    for raw, origin in entries:
+        net = to_network(raw, origin.describe())
+        networks.append(net)
+        origins.setdefault(str(net), []).append(origin)
+    return AddressSet(
+        cidrs=tuple(collapse(networks)),
+        origins={k: tuple(v) for k, v in sorted(origins.items())},
+        missing_clusters=missing,
+    )

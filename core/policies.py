@@ -1,0 +1,259 @@
+"""IAM and KMS policy documents, built in-process and canonical. Pure code.
+
+Canonical means: keys sorted, no whitespace, actions sorted, CIDRs collapsed and
+sorted (see core.ips). The same world therefore always gives byte-identical JSON
+and `pulumi preview` shows no diff when nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from core.arns import LONGEST_KEY_ARN
+
+# The only KMS actions Atlas needs on the key.
+# https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
+ATLAS_KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
+
+# Key administration without any cryptographic use: the key account keeps full
+# control of the key (no unmanageable key) while only Atlas's role can encrypt or
+# decrypt with it. Listed one by one: no `kms:*`.
+# https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-administrators
+KEY_ADMIN_ACTIONS: tuple[str, ...] = tuple(
+    sorted(
+        (
+            "kms:CancelKeyDeletion",
+            "kms:CreateAlias",
+            "kms:DeleteAlias",
+            "kms:DescribeKey",
+            "kms:DisableKey",
+            "kms:DisableKeyRotation",
+            "kms:EnableKey",
+            "kms:EnableKeyRotation",
+            "kms:GetKeyPolicy",
+            "kms:GetKeyRotationStatus",
+            "kms:ListAliases",
+            "kms:ListGrants",
+            "kms:ListKeyPolicies",
+            "kms:ListResourceTags",
+            "kms:PutKeyPolicy",
+            "kms:RevokeGrant",
+            "kms:ScheduleKeyDeletion",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:UpdateAlias",
+            "kms:UpdateKeyDescription",
+        )
+    )
+)
+
+# IAM quotas, counted without whitespace.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+MANAGED_POLICY_MAX_CHARS = 6_144
+INLINE_POLICIES_MAX_CHARS = 10_240  # all inline policies of one role together
+MANAGED_POLICIES_PER_ROLE = 10  # default quota of managed policies attached to a role
+# https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html#key-policy-limit
+KEY_POLICY_MAX_BYTES = 32_768
+
+# A role ARN of maximal length (64-character name, longest partition), to size a key
+# policy before the role exists.
+LONGEST_ROLE_ARN = "arn:aws-us-gov:iam::000000000000:role/" + "r" * 64
+
+PolicyKind = Literal["managed", "inline"]
+Document = dict[str, Any]
+
+ROLE_STATEMENT_SID = "AtlasEncryptionAtRestKms"
+KEY_ADMIN_SID = "KeyAccountAdministration"
+KEY_ATLAS_SID = "AtlasRoleUsesKey"
+
+
+class PolicySizeError(ValueError):
+    """The allowed addresses do not fit in what IAM or KMS lets one role or key carry."""
+
+
+def canonical_json(doc: Document) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def policy_size(doc: Document) -> int:
+    """Characters IAM counts: the JSON without whitespace outside strings."""
+    return len(canonical_json(doc))
+
+
+def _ip_condition(cidrs: Sequence[str]) -> dict[str, Any]:
+    # aws:SourceIp is the caller's public address: exactly what Atlas's control plane
+    # and cluster nodes present to KMS. An empty list would deny everything.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceip
+    if not cidrs:
+        raise PolicySizeError("internal: an IP condition with no addresses would deny Atlas everything")
+    return {"IpAddress": {"aws:SourceIp": list(cidrs)}}
+
+
+def role_kms_statement(key_arn: str, cidrs: Sequence[str] | None, sid: str = ROLE_STATEMENT_SID) -> Document:
+    """The one statement the Atlas role needs. `cidrs=None` only with an explicit opt-out."""
+    stmt: Document = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": list(ATLAS_KMS_ACTIONS),
+        "Resource": key_arn,
+    }
+    if cidrs is not None:
+        stmt["Condition"] = _ip_condition(cidrs)
+    return stmt
+
+
+def role_kms_document(key_arn: str, cidrs: Sequence[str] | None, sid: str = ROLE_STATEMENT_SID) -> Document:
+    return {"Version": "2012-10-17", "Statement": [role_kms_statement(key_arn, cidrs, sid)]}
+
+
+def _part_sid(index: int, total: int) -> str:
+    return ROLE_STATEMENT_SID if total == 1 else f"{ROLE_STATEMENT_SID}Part{index + 1}of{total}"
+
+
+def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind) -> list[list[str]]:
+    """Split the CIDRs across as few role policies of the same shape as IAM allows.
+
+    Sizes are computed with the longest possible key ARN, so the split is known
+    before the key exists and never changes when only the ARN does.
+    Managed: each document <= 6,144 characters, at most 10 per role.
+    Inline: all documents together <= 10,240 characters, so one document.
+    """
+    limit = MANAGED_POLICY_MAX_CHARS if kind == "managed" else INLINE_POLICIES_MAX_CHARS
+    max_parts = MANAGED_POLICIES_PER_ROLE if kind == "managed" else 1
+    # Sid width changes with the count; size with the widest Sid the quota allows.
+    widest_sid = _part_sid(max_parts - 1, max_parts) if max_parts > 1 else ROLE_STATEMENT_SID
+    empty = policy_size(role_kms_document(LONGEST_KEY_ARN, ["0.0.0.0/0"], widest_sid)) - len('"0.0.0.0/0"')
+    room = limit - empty
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for cidr in cidrs:
+        cost = len(cidr) + 2 + (1 if current else 0)  # quotes, and a comma after the first
+        if len(cidr) + 2 > room:
+            raise PolicySizeError(f"internal: one CIDR ({cidr}) cannot fit a policy")
+        if used + cost > room:
+            chunks.append(current)
+            current, used = [], 0
+            cost = len(cidr) + 2
+        current.append(cidr)
+        used += cost
+    if current:
+        chunks.append(current)
+    if len(chunks) > max_parts:
+        capacity = _capacity_hint(kind)
+        raise PolicySizeError(
+            f"{len(cidrs)} allowed CIDRs (after collapsing) need {len(chunks)} "
+            f"{'managed policies of ' + format(MANAGED_POLICY_MAX_CHARS, ',') + ' characters' if kind == 'managed' else 'inline policy budgets of ' + format(INLINE_POLICIES_MAX_CHARS, ',') + ' characters'}; "
+            f"a role carries at most {max_parts} ({capacity}). Nothing was changed. Narrow "
+            f"atlas-kms:sourceIps (controlPlane clouds, clusters) or collapse extraCidrs into wider ranges."
+        )
+    return chunks
+
+
+def _capacity_hint(kind: PolicyKind) -> str:
+    if kind == "managed":
+        return f"{MANAGED_POLICIES_PER_ROLE} x {MANAGED_POLICY_MAX_CHARS:,} characters, the IAM default quotas"
+    return f"{INLINE_POLICIES_MAX_CHARS:,} characters of inline policy per role, an IAM quota"
+
+
+def role_policy_documents(
+    key_arn: str, chunks: Sequence[Sequence[str]] | None, *, enforce_ip: bool = True
+) -> list[Document]:
+    """One document per chunk, each allowing the three actions on the key from its CIDRs."""
+    if not enforce_ip:
+        return [role_kms_document(key_arn, None)]
+    if not chunks:
+        raise PolicySizeError("internal: no CIDR chunks for an IP-restricted policy")
+    return [role_kms_document(key_arn, list(c), _part_sid(i, len(chunks))) for i, c in enumerate(chunks)]
+
+
+def trust_policy(atlas_aws_account_arn: str, external_id: str) -> Document:
+    """Only Atlas's AWS principal, and only with this project's external id.
+
+    https://www.mongodb.com/docs/atlas/security/set-up-unified-aws-access/
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-user_externalid.html
+    """
+    if not atlas_aws_account_arn or not external_id:
+        raise ValueError("Atlas did not return its AWS account ARN and external id for the role")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AtlasAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": atlas_aws_account_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+            }
+        ],
+    }
+
+
+def key_user_statement(role_arn: str, cidrs: Sequence[str] | None) -> Document:
+    """The key-policy statement that lets Atlas's role use the key.
+
+    In a key policy `Resource: "*"` means "this key" (the policy is attached to one key).
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html#key-policy-elements
+    """
+    stmt: Document = {
+        "Sid": KEY_ATLAS_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": list(ATLAS_KMS_ACTIONS),
+        "Resource": "*",
+    }
+    if cidrs is not None:
+        stmt["Condition"] = _ip_condition(cidrs)
+    return stmt
+
+
+def key_policy(key_account_root: str, role_arn: str, cidrs: Sequence[str] | None) -> Document:
+    """Key policy of a key this program manages: the key account administers, Atlas uses."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": KEY_ADMIN_SID,
+                "Effect": "Allow",
+                "Principal": {"AWS": key_account_root},
+                "Action": list(KEY_ADMIN_ACTIONS),
+                "Resource": "*",
+            },
+            key_user_statement(role_arn, cidrs),
+        ],
+    }
+
+
+def check_key_policy_budget(cidrs: Sequence[str] | None) -> None:
+    size = len(canonical_json(key_policy("arn:aws-us-gov:iam::000000000000:root", LONGEST_ROLE_ARN, cidrs)).encode())
+    if size > KEY_POLICY_MAX_BYTES:
+        raise PolicySizeError(
+            f"{len(cidrs or [])} allowed CIDRs make a key policy of {size:,} bytes; KMS allows "
+            f"{KEY_POLICY_MAX_BYTES:,}. Nothing was changed. Narrow atlas-kms:sourceIps."
+        )
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """How the role's KMS permission is laid out, known before any resource exists."""
+
+    kind: PolicyKind
+    chunks: tuple[tuple[str, ...], ...]  # empty when the IP condition is opted out
+    enforce_ip: bool
+    manage_key_policy: bool
+
+    def role_documents(self, key_arn: str) -> list[str]:
+        return [canonical_json(d) for d in role_policy_documents(key_arn, self.chunks, enforce_ip=self.enforce_ip)]
+
+
+def plan_policies(
+    cidrs: Sequence[str], *, kind: PolicyKind, enforce_ip: bool, manage_key_policy: bool
+) -> PolicyPlan:
+    """Check every size budget; raise PolicySizeError before anything is registered."""
+    chunks = tuple(tuple(c) for c in chunk_cidrs(cidrs, kind)) if enforce_ip else ()
+    if manage_key_policy:
+        check_key_policy_budget(cidrs if enforce_ip else None)
+    return PolicyPlan(kind=kind, chunks=chunks, enforce_ip=enforce_ip, manage_key_policy=manage_key_policy)
