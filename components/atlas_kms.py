@@ -283,7 +283,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         created: list[pulumi.Resource] = []
         count = max(1, len(plan.chunks))
         for i in range(count):
-            document = documents.apply(lambda docs, i=i: docs[i])
+            document: pulumi.Output[str] = documents.apply(lambda docs, i=i: docs[i])  # type: ignore[misc]
             if plan.kind == "inline":
                 created.append(aws.iam.RolePolicy(f"{name}-kms-inline-{i + 1}", role=role.id, policy=document, opts=child))
                 continue

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -164,7 +164,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             from pulumi.runtime import rpc
 
@@ -207,20 +207,6 @@ class ProgramRun:
         return next(r for r in self.registrations if r.urn == urn)
 
 
-def stack_config(path: Path) -> dict[str, str]:
-    """A Pulumi.<stack>.yaml file -> the engine's flat config (objects as JSON strings)."""
-    data = yaml.safe_load(path.read_text()) or {}
-    flat: dict[str, str] = {}
-    for key, value in (data.get("config") or {}).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            continue
-        if isinstance(value, (dict, list, bool)):
-            flat[key] = json.dumps(value)
-        else:
-            flat[key] = str(value)
-    return flat
-
-
 class _LogCapture:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -252,8 +238,8 @@ def run_program(config: Mapping[str, str], *, stack: str = "dev", world: World |
         return pulumi.Output.from_input(dict(stack_outputs)).apply(outputs.update)
 
     try:
-        pulumi_mocks.SETTINGS.rpc_manager.clear()
-        pulumi_mocks.SETTINGS.outputs.clear()
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
         _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(program()).future())))
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
