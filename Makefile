@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
+# A stamp file, not the interpreter: venv/bin/python is a symlink whose target's mtime never changes.
+STAMP := $(VENV)/.installed
 STACK ?= same-account
 
 .PHONY: help install preview preview-all test lint typecheck check bench clean
@@ -12,33 +14,33 @@ help:
 	@echo "make check      ruff + mypy + tests (what CI runs)"
 	@echo "make bench      benchmarks -> BENCHMARKS.md (not part of the tests)"
 
-$(PY): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@touch $(PY)
+	@touch $(STAMP)
 
-install: $(PY)
+install: $(STAMP)
 
-preview: $(PY)
+preview: $(STAMP)
 	$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$(STACK).yaml
 
-preview-all: $(PY)
+preview-all: $(STAMP)
 	@for s in same-account existing-key cross-account foreign-key; do \
 		$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$$s.yaml || exit 1; done
 
-test: $(PY)
+test: $(STAMP)
 	$(PY) -m pytest
 
-lint: $(PY)
+lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-typecheck: $(PY)
+typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
 
 check: lint typecheck test
 
-bench: $(PY)
+bench: $(STAMP)
 	$(PY) -m bench.run
 
 clean:

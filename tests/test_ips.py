@@ -1,0 +1,165 @@
+"""The allowed source-address set: normalising, collapsing, selecting, in examples and properties."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.ips import (
+    AddressError,
+    ClusterAddresses,
+    Origin,
+    SourceSelection,
+    build_address_set,
+    canonical_cidrs,
+    collapse,
+    to_network,
+)
+
+CONTROL_PLANE = {
+    "aws": {"us-east-1": ["3.92.113.229/32", "3.212.79.116/32"], "eu-west-1": ["192.0.2.16/29"]},
+    "azure": {"westeurope": ["192.0.2.64/28"]},
+    "gcp": {"us-central1": ["192.0.2.128/32"]},
+}
+CLUSTERS = [
+    ClusterAddresses("orders", outbound=("198.51.100.10", "198.51.100.11"), future_outbound=("198.51.100.12",)),
+    ClusterAddresses("payments", outbound=("203.0.113.5",)),
+]
+
+
+def test_a_bare_address_becomes_a_host_network() -> None:
+    assert str(to_network("3.92.113.229", "x")) == "3.92.113.229/32"
+    assert str(to_network("2001:db8::1", "x")) == "2001:db8::1/128"
+
+
+@pytest.mark.parametrize("bad", ["", "3.92.113", "300.1.1.1", "3.92.113.229/33", "not-an-ip", "1.2.3.4/24 x"])
+def test_malformed_entries_are_refused_naming_where_they_came_from(bad: str) -> None:
+    with pytest.raises(AddressError, match=r"^sourceIps\.extraCidrs\[0\]"):
+        canonical_cidrs([bad], "sourceIps.extraCidrs")
+
+
+def test_host_bits_are_refused_with_the_network_meant() -> None:
+    with pytest.raises(AddressError, match=r"did you mean 10\.0\.0\.0/24"):
+        to_network("10.0.0.1/24", "extraCidrs[0]")
+
+
+def test_adjacent_and_contained_networks_collapse_ipv4_first() -> None:
+    got = canonical_cidrs(["10.0.0.1", "10.0.0.0", "10.0.0.0/31", "2001:db8::/33", "2001:db8:8000::/33", "9.0.0.0/8"])
+    assert got == ["9.0.0.0/8", "10.0.0.0/31", "2001:db8::/32"]
+
+
+def test_sorting_is_numeric_not_lexical() -> None:
+    assert canonical_cidrs(["100.0.0.1", "3.0.0.1", "20.0.0.1"]) == ["3.0.0.1/32", "20.0.0.1/32", "100.0.0.1/32"]
+
+
+def test_all_control_plane_clouds_and_all_clusters_with_future_addresses_by_default() -> None:
+    result = build_address_set(CONTROL_PLANE, CLUSTERS, SourceSelection())
+    assert result.cidrs == (
+        "3.92.113.229/32",
+        "3.212.79.116/32",
+        "192.0.2.16/29",
+        "192.0.2.64/28",
+        "192.0.2.128/32",
+        "198.51.100.10/31",
+        "198.51.100.12/32",
+        "203.0.113.5/32",
+    )
+
+
+def test_selection_narrows_clouds_and_clusters_and_can_leave_out_future_addresses() -> None:
+    selection = SourceSelection(control_plane=("aws",), clusters=("orders",), include_future=False, extra_cidrs=("192.0.2.240/28",))
+    result = build_address_set(CONTROL_PLANE, CLUSTERS, selection)
+    assert result.cidrs == ("3.92.113.229/32", "3.212.79.116/32", "192.0.2.16/29", "192.0.2.240/28", "198.51.100.10/31")
+
+
+def test_every_address_knows_where_it_comes_from() -> None:
+    result = build_address_set(CONTROL_PLANE, CLUSTERS, SourceSelection())
+    assert result.origins_of("198.51.100.12/32") == (Origin("cluster-future", "orders"),)
+    assert Origin("control-plane", "aws/us-east-1") in result.origins_of("3.92.113.229/32")
+    assert result.origins_of("198.51.100.10/31") == (Origin("cluster", "orders"),)
+
+
+def test_a_project_without_clusters_allows_the_control_plane_only() -> None:
+    result = build_address_set(CONTROL_PLANE, [], SourceSelection())
+    assert len(result.cidrs) == 5
+
+
+def test_an_empty_control_plane_is_an_error_not_a_lockout() -> None:
+    with pytest.raises(AddressError, match="no control-plane outbound addresses at all"):
+        build_address_set({"aws": {}, "azure": {}, "gcp": {}}, CLUSTERS, SourceSelection())
+
+
+def test_a_selected_cloud_without_addresses_is_an_error() -> None:
+    with pytest.raises(AddressError, match="for cloud 'gcp'"):
+        build_address_set({"aws": CONTROL_PLANE["aws"], "gcp": {}}, [], SourceSelection(control_plane=("gcp",)))
+
+
+def test_a_malformed_address_from_atlas_is_an_error_naming_its_cluster() -> None:
+    with pytest.raises(AddressError, match="cluster payments"):
+        build_address_set(CONTROL_PLANE, [ClusterAddresses("payments", outbound=("203.0.113.999",))], SourceSelection())
+
+
+def test_named_clusters_that_atlas_does_not_report_are_listed_as_missing() -> None:
+    result = build_address_set(CONTROL_PLANE, CLUSTERS, SourceSelection(clusters=("orders", "ghost")))
+    assert result.missing_clusters == ("ghost",)
+
+
+# Properties ---------------------------------------------------------------------------------
+
+ipv4 = st.builds(
+    lambda addr, prefix: ipaddress.ip_network((addr, prefix), strict=False),
+    st.integers(0, 2**32 - 1),
+    st.integers(8, 32),
+)
+ipv6 = st.builds(
+    lambda addr, prefix: ipaddress.ip_network((addr, prefix), strict=False),
+    st.integers(0, 2**128 - 1),
+    st.integers(32, 128),
+)
+networks = st.lists(st.one_of(ipv4, ipv6), max_size=60)
+
+
+def _covered(nets) -> set[tuple[int, int, int]]:
+    """The address set as (version, first, last) intervals merged, to compare exactly."""
+    intervals = sorted((n.version, int(n.network_address), int(n.broadcast_address)) for n in nets)
+    merged: list[list[int]] = []
+    for v, a, b in intervals:
+        if merged and merged[-1][0] == v and a <= merged[-1][2] + 1:
+            merged[-1][2] = max(merged[-1][2], b)
+        else:
+            merged.append([v, a, b])
+    return {tuple(m) for m in merged}  # type: ignore[misc]
+
+
+@given(networks)
+@settings(max_examples=300, deadline=None)
+def test_collapse_keeps_exactly_the_same_addresses(nets) -> None:
+    out = [ipaddress.ip_network(c) for c in collapse(nets)]
+    assert _covered(out) == _covered(nets)
+
+
+@given(networks, st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_collapse_ignores_order_and_duplicates(nets, rnd: random.Random) -> None:
+    shuffled = nets + nets[: len(nets) // 2]
+    rnd.shuffle(shuffled)
+    assert collapse(shuffled) == collapse(nets)
+
+
+@given(networks)
+@settings(max_examples=200, deadline=None)
+def test_collapse_is_sorted_disjoint_and_idempotent(nets) -> None:
+    out = collapse(nets)
+    parsed = [ipaddress.ip_network(c) for c in out]
+    keys = [(n.version, int(n.network_address)) for n in parsed]
+    assert keys == sorted(keys)
+    for a, b in zip(parsed, parsed[1:], strict=False):
+        # Disjoint; neighbours may touch (0.0.0.0/21 + 0.0.8.0/22 is no single CIDR).
+        assert a.version != b.version or int(a.broadcast_address) < int(b.network_address)
+        if a.version == b.version and int(a.broadcast_address) + 1 == int(b.network_address):
+            assert a.supernet() != b.supernet() or a.prefixlen != b.prefixlen
+    assert collapse(parsed) == out
