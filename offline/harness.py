@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -159,9 +159,10 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Keeps each registration's options (parent, provider, protect, dependencies)."""
 
-    def __init__(self, mocks: AtlasKmsMocks) -> None:
+    def __init__(self, mocks: AtlasKmsMocks, sink: list[Registration] | None = None) -> None:
         super().__init__(mocks)
-        self.registrations: list[Registration] = []
+        # A caller-owned list, so that registrations stay visible when the program raises.
+        self.registrations: list[Registration] = sink if sink is not None else []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -218,11 +219,22 @@ class _LogCapture:
         return log
 
 
-def run_program(config: Mapping[str, str], *, stack: str = "dev", world: World | None = None) -> ProgramRun:
-    """Run `__main__.py` once under the mock runtime; raise what the program raises."""
+def run_program(
+    config: Mapping[str, str],
+    *,
+    stack: str = "dev",
+    world: World | None = None,
+    registrations: list[Registration] | None = None,
+) -> ProgramRun:
+    """Run `__main__.py` once under the mock runtime; raise what the program raises.
+
+    Pass `registrations` (an empty list) to see what was registered before a failure.
+    """
     world = world or World.sample()
     mocks = AtlasKmsMocks(world)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, registrations)
+    # set_mocks keeps an existing root stack, whose outputs would leak into this run.
+    set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project="atlas-kms", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
     capture = _LogCapture()

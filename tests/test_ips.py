@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import random
 
 import pytest
@@ -157,7 +158,7 @@ def test_collapse_is_sorted_disjoint_and_idempotent(nets) -> None:
     parsed = [ipaddress.ip_network(c) for c in out]
     keys = [(n.version, int(n.network_address)) for n in parsed]
     assert keys == sorted(keys)
-    for a, b in zip(parsed, parsed[1:], strict=False):
+    for a, b in itertools.pairwise(parsed):
         # Disjoint; neighbours may touch (0.0.0.0/21 + 0.0.8.0/22 is no single CIDR).
         assert a.version != b.version or int(a.broadcast_address) < int(b.network_address)
         if a.version == b.version and int(a.broadcast_address) + 1 == int(b.network_address):

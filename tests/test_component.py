@@ -1,0 +1,44 @@
+"""The component used directly from another program, with Pulumi's own test decorator."""
+
+from __future__ import annotations
+
+import pulumi
+
+from config.settings import parse_settings
+from offline.harness import AtlasKmsMocks, RecordingMonitor, World
+
+
+def test_the_component_can_be_built_directly_and_exposes_its_typed_outputs() -> None:
+    # Mocks are set inside the test: resources made at import would bind a stale event loop.
+    mocks = AtlasKmsMocks(World.sample())
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="atlas-kms", stack="unit", preview=False, monitor=monitor)
+
+    from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
+
+    settings = parse_settings(
+        {"atlas-kms:projectId": "6f1e2d3c4b5a697887766554"},
+        stack="unit",
+        aws_region="eu-west-1",
+        role_account="111122223333",
+        role_partition="aws",
+    )
+
+    @pulumi.runtime.test
+    def check() -> pulumi.Output[None]:
+        component = AtlasKmsEncryption("edge", AtlasKmsEncryptionArgs(settings=settings))
+
+        def verify(values: list[object]) -> None:
+            key_arn, role_arn, cidrs, valid = values
+            assert isinstance(key_arn, str) and key_arn.startswith("arn:aws:kms:eu-west-1:111122223333:key/")
+            assert isinstance(role_arn, str) and role_arn.startswith("arn:aws:iam::111122223333:role/edge-role-")
+            assert isinstance(cidrs, list) and "3.92.113.229/32" in cidrs
+            assert valid is True
+            names = {r.name for r in monitor.registrations}
+            assert {"edge", "edge-key", "edge-role", "edge-encryption-at-rest"} <= names
+
+        return pulumi.Output.all(
+            component.key_arn, component.role_arn, component.allowed_cidrs, component.encryption_valid
+        ).apply(verify)
+
+    check()

@@ -1,0 +1,55 @@
+"""The offline preview, the README's first command, on every sample stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from offline.harness import ROOT
+from offline.preview import main
+
+STACKS = sorted((ROOT / "samples" / "stacks").glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("stack_file", STACKS, ids=lambda p: p.name)
+def test_the_preview_prints_every_resource_its_policies_and_the_outputs(stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack-file", str(stack_file)]) == 0
+    out = capsys.readouterr().out
+    assert "+ aws:iam/role:Role  atlas-kms-role" in out
+    assert '"aws:SourceIp": [' in out
+    assert "characters without whitespace" in out
+    assert "keyArn: arn:aws:kms:eu-west-2:" in out
+    assert "allowedCidrs: [" in out
+
+
+def test_the_cross_account_preview_shows_both_accounts_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack-file", str(ROOT / "samples/stacks/Pulumi.cross-account.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "+ aws:kms/key:Key  atlas-kms-key  [provider atlas-kms-key-account, PROTECTED]" in out
+    assert '"AWS": "arn:aws:iam::444455556666:root"' in out
+    assert "+ aws:iam/rolePolicy:RolePolicy  atlas-kms-kms-inline-1  [default provider]" in out
+
+
+def test_the_example_stack_file_previews_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack-file", str(ROOT / "Pulumi.example.yaml")]) == 0
+    assert "mode: same-account-created" in capsys.readouterr().out
+
+
+def test_a_bad_stack_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text(json.dumps({"config": {"aws:region": "eu-west-2", "atlas-kms:projectId": "nope"}}))
+    assert main(["--stack-file", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "atlas-kms:projectId: 'nope' is not an Atlas project id" in err
+
+
+def test_the_preview_runs_as_a_command_from_a_fresh_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "offline.preview"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Offline preview of stack 'same-account'" in done.stdout
