@@ -130,11 +130,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             opts=child,
         )
 
-        key_account_root = f"arn:{s.partition}:iam::{self._key_account_id(s)}:root"
         policy_cidrs = cidrs if s.enforce_ip else None
-        managed_key_policy = role.arn.apply(
-            lambda arn: canonical_json(key_policy(key_account_root, arn, policy_cidrs))
-        )
+        managed_key_policy: pulumi.Output[str] | None = None
+        if s.manages_key_policy:
+            key_account_root = f"arn:{s.partition}:iam::{self._key_account_id(s)}:root"
+            managed_key_policy = role.arn.apply(
+                lambda arn: canonical_json(key_policy(key_account_root, arn, policy_cidrs))
+            )
 
         key_guards: list[pulumi.Resource] = []
         if s.creates_key:
@@ -160,7 +162,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         else:
             assert s.key_arn is not None
             key_arn = pulumi.Output.from_input(str(s.key_arn))
-            if s.manages_key_policy:
+            if managed_key_policy is not None:
                 key_guards.append(
                     aws.kms.KeyPolicy(
                         f"{name}-key-policy",
