@@ -291,7 +291,9 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 continue
             policy = aws.iam.Policy(
                 f"{name}-kms-policy-{i + 1}",
-                description=f"Atlas encryption at rest: KMS use from Atlas addresses ({i + 1} of {count})",
+                # No part count here: an IAM policy's description cannot change in place,
+                # and a new part must not replace the existing ones.
+                description=f"Atlas encryption at rest: KMS use from Atlas addresses, part {i + 1}",
                 policy=document,
                 tags=s.tags,
                 opts=child,
