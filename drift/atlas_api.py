@@ -1,0 +1,126 @@
+"""A small Atlas Admin API v2 client: the two address endpoints, digest auth, bounded retries.
+
+https://www.mongodb.com/docs/atlas/reference/api-resources-spec/v2/#tag/Root/operation/listControlPlaneIpAddresses
+https://www.mongodb.com/docs/atlas/reference/api-resources-spec/v2/#tag/Projects/operation/getGroupIpAddresses
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.auth import HTTPDigestAuth
+
+from core.ips import CLOUDS, ClusterAddresses
+from drift.compare import DriftError
+
+DEFAULT_BASE_URL = "https://cloud.mongodb.com"
+# Each endpoint answers only in its own versioned media type.
+CONTROL_PLANE_MEDIA_TYPE = "application/vnd.atlas.2023-11-15+json"
+PROJECT_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
+RETRIED_STATUSES = {429, 500, 502, 503, 504}
+
+# The mongodbatlas provider's own variable names, newest first.
+PUBLIC_KEY_VARS = ("MONGODB_ATLAS_PUBLIC_KEY", "MONGODB_ATLAS_PUBLIC_API_KEY", "MCLI_PUBLIC_API_KEY")
+PRIVATE_KEY_VARS = ("MONGODB_ATLAS_PRIVATE_KEY", "MONGODB_ATLAS_PRIVATE_API_KEY", "MCLI_PRIVATE_API_KEY")
+
+
+def _first_env(names: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+    return next((env[n] for n in names if env.get(n)), None)
+
+
+@dataclass
+class AtlasClient:
+    base_url: str
+    public_key: str
+    private_key: str
+    timeout: float = 10.0
+    retries: int = 3
+    backoff: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> AtlasClient:
+        env = os.environ if env is None else env
+        public, private = _first_env(PUBLIC_KEY_VARS, env), _first_env(PRIVATE_KEY_VARS, env)
+        if not public or not private:
+            raise DriftError("Atlas API keys not set: export MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY")
+        base = (env.get("MONGODB_ATLAS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        return cls(base_url=base, public_key=public, private_key=private, **kwargs)
+
+    def __repr__(self) -> str:  # never show the private key
+        return f"AtlasClient(base_url={self.base_url!r}, public_key={self.public_key!r})"
+
+    def _get(self, path: str, media_type: str) -> Any:
+        url = f"{self.base_url}{path}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                response = requests.get(
+                    url,
+                    headers={"Accept": media_type},
+                    auth=HTTPDigestAuth(self.public_key, self.private_key),
+                    timeout=self.timeout,
+                )
+            except requests.Timeout:
+                last = f"Atlas API timed out after {self.timeout:g}s on GET {path}"
+                continue
+            except requests.ConnectionError as exc:
+                last = f"cannot reach the Atlas API at {self.base_url} ({type(exc).__name__})"
+                continue
+            if response.status_code in RETRIED_STATUSES:
+                last = f"Atlas API answered {response.status_code} on GET {path}"
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit() and attempt < self.retries:
+                    time.sleep(min(float(retry_after), 30.0))
+                continue
+            if response.status_code in (401, 403):
+                raise DriftError(
+                    f"Atlas API refused the credentials ({response.status_code}) on GET {path}: check "
+                    "MONGODB_ATLAS_PUBLIC_KEY/PRIVATE_KEY and the key's access list and project role"
+                )
+            if response.status_code == 404:
+                raise DriftError(f"Atlas API answered 404 on GET {path}: check atlas-kms:projectId")
+            if response.status_code != 200:
+                raise DriftError(f"Atlas API answered {response.status_code} on GET {path}")
+            try:
+                return response.json()
+            except ValueError:
+                raise DriftError(f"Atlas API sent malformed JSON on GET {path}") from None
+        raise DriftError(f"{last} (gave up after {self.retries + 1} attempts)")
+
+    def control_plane_outbound(self) -> dict[str, dict[str, list[str]]]:
+        body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
+        outbound = body.get("outbound") if isinstance(body, dict) else None
+        if not isinstance(outbound, dict):
+            raise DriftError("malformed control-plane answer: no `outbound` object")
+        result: dict[str, dict[str, list[str]]] = {}
+        for cloud in CLOUDS:
+            regions = outbound.get(cloud) or {}
+            if not isinstance(regions, dict) or not all(
+                isinstance(v, list) and all(isinstance(i, str) for i in v) for v in regions.values()
+            ):
+                raise DriftError(f"malformed control-plane answer: outbound.{cloud} is not region -> list of CIDRs")
+            result[cloud] = {str(k): list(v) for k, v in regions.items()}
+        return result
+
+    def project_clusters(self, project_id: str) -> list[ClusterAddresses]:
+        body = self._get(f"/api/atlas/v2/groups/{project_id}/ipAddresses", PROJECT_MEDIA_TYPE)
+        services = body.get("services") if isinstance(body, dict) else None
+        clusters = (services or {}).get("clusters", []) if isinstance(services, dict) or services is None else None
+        if not isinstance(clusters, list):
+            raise DriftError("malformed project answer: services.clusters is not a list")
+        out: list[ClusterAddresses] = []
+        for c in clusters:
+            if not isinstance(c, dict) or not isinstance(c.get("clusterName"), str):
+                raise DriftError("malformed project answer: a cluster without clusterName")
+            lists = {k: c.get(k) or [] for k in ("outbound", "futureOutbound")}
+            if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in lists.values()):
+                raise DriftError(f"malformed project answer: cluster {c['clusterName']} addresses are not strings")
+            out.append(ClusterAddresses(c["clusterName"], tuple(lists["outbound"]), tuple(lists["futureOutbound"])))
+        return out

@@ -1,0 +1,65 @@
+"""Read the Atlas role's live KMS policies from IAM (boto3, standard credential chain).
+
+boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_IAM) by itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.exceptions
+
+from config.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
+from drift.compare import DriftError, LivePolicy
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    # IAM returns policy documents URL-encoded through some SDKs, already decoded by boto3 in others.
+    if isinstance(raw, dict):
+        return raw
+    return dict(json.loads(unquote(raw)))
+
+
+def find_role(iam: Any, project_id: str, stack: str) -> tuple[str, str]:
+    """(name, arn) of the role the program tagged for this project and stack."""
+    wanted = {TAG_PROJECT: project_id, TAG_STACK: stack, TAG_PROGRAM: PROGRAM}
+    found: list[tuple[str, str]] = []
+    try:
+        for page in iam.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+                if all(tags.get(k) == v for k, v in wanted.items()):
+                    found.append((role["RoleName"], role["Arn"]))
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DriftError(f"AWS IAM: {exc}") from None
+    except botocore.exceptions.ClientError as exc:
+        raise DriftError(f"AWS IAM: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}") from None
+    if not found:
+        raise DriftError(f"no IAM role tagged {TAG_PROJECT}={project_id}, {TAG_STACK}={stack}: run `pulumi up` or pass --role-arn")
+    if len(found) > 1:
+        raise DriftError(f"{len(found)} IAM roles carry the tags of stack {stack}: pass --role-arn")
+    return found[0]
+
+
+def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
+    try:
+        policies: list[LivePolicy] = []
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+            for attached in page["AttachedPolicies"]:
+                meta = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+                version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=meta["DefaultVersionId"])
+                policies.append(LivePolicy(attached["PolicyName"], "managed", _document(version["PolicyVersion"]["Document"])))
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+            for name in page["PolicyNames"]:
+                doc = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+                policies.append(LivePolicy(name, "inline", _document(doc)))
+        return policies
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DriftError(f"AWS IAM: {exc}") from None
+    except botocore.exceptions.ClientError as exc:
+        err = exc.response["Error"]
+        if err.get("Code") == "NoSuchEntity":
+            raise DriftError(f"IAM role {role_name} not found") from None
+        raise DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}") from None
