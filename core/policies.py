@@ -35,7 +35,6 @@ KEY_ADMIN_ACTIONS: tuple[str, ...] = tuple(
             "kms:EnableKeyRotation",
             "kms:GetKeyPolicy",
             "kms:GetKeyRotationStatus",
-            "kms:ListAliases",
             "kms:ListGrants",
             "kms:ListKeyPolicies",
             "kms:ListResourceTags",
