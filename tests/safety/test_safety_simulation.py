@@ -32,7 +32,7 @@ def key_side(g: Generated) -> tuple[dict[str, Any], str]:
     owner = g.key_arn.split(":")[4]
     if g.key_policy is not None:
         return g.key_policy, owner
-    default = {"Version": "2012-10-17", "Statement": [
+    default: dict[str, Any] = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{owner}:root"}, "Action": "kms:*", "Resource": "*"}]}
     if g.owner_statement is not None:
         default["Statement"].append(g.owner_statement)
@@ -52,7 +52,7 @@ def allowed(g: Generated, action: str, ip: str, key: str | None = None) -> bool:
 
 def outside(cidrs: list[str], count: int, seed: int) -> list[str]:
     nets = [ipaddress.ip_network(c) for c in cidrs]
-    rnd, found = random.Random(seed), []
+    rnd, found = random.Random(seed), list[str]()
     while len(found) < count:
         candidate = ipaddress.IPv4Address(rnd.getrandbits(32))
         if not any(candidate in n for n in nets):
@@ -77,9 +77,9 @@ def test_addresses_outside_the_set_are_denied(mode: str) -> None:
         assert not allowed(g, "kms:Decrypt", ip), ip
     for cidr in g.cidrs:  # the neighbours just outside each range
         net = ipaddress.ip_network(cidr)
-        for ip in (net.network_address - 1, net.broadcast_address + 1):
-            if not any(ip in ipaddress.ip_network(c) for c in g.cidrs):
-                assert not allowed(g, "kms:Encrypt", str(ip)), ip
+        for neighbour in (net.network_address - 1, net.broadcast_address + 1):
+            if not any(neighbour in ipaddress.ip_network(c) for c in g.cidrs):
+                assert not allowed(g, "kms:Encrypt", str(neighbour)), neighbour
 
 
 @pytest.mark.parametrize("mode", SIMULATED)
