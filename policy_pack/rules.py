@@ -1,0 +1,126 @@
+"""atlas-kms safety rules, as plain functions of (resource type, engine properties). Pure code.
+
+`__main__.py` wires them into a Pulumi policy pack, so that `pulumi preview --policy-pack policy_pack`
+enforces the same invariants the test suite proves, even for stacks edited by hand or by other programs.
+Properties use the engine's camelCase names, as policy packs receive them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ATLAS_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
+ATLAS_SID_PREFIX = "AtlasEncryptionAtRestKms"
+KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+MANAGED_BY = ("atlas-kms:managed-by", "atlas-kms")
+
+Check = Callable[[str, Mapping[str, Any]], list[str]]
+
+
+def _doc(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None  # unknown during preview: nothing to judge yet
+
+
+def _statements(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = doc.get("Statement", [])
+    return [raw] if isinstance(raw, dict) else [s for s in raw if isinstance(s, dict)]
+
+
+def _list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def kms_key_safety(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Rotation on, the longest deletion window, and KMS's lockout check never bypassed."""
+    if resource_type != "aws:kms/key:Key":
+        return []
+    problems = []
+    if props.get("enableKeyRotation") is not True:
+        problems.append("KMS key rotation must be enabled (enableKeyRotation: true)")
+    if props.get("deletionWindowInDays") not in (30, 30.0):
+        problems.append(f"KMS key deletion window must be 30 days, got {props.get('deletionWindowInDays')!r}")
+    if props.get("bypassPolicyLockoutSafetyCheck"):
+        problems.append("bypassPolicyLockoutSafetyCheck must not be set: it can make the key unmanageable")
+    return problems
+
+
+def atlas_role_policy_least_privilege(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Atlas's statements: exactly the three actions, on one key ARN, with a non-empty aws:SourceIp."""
+    if resource_type not in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+        return []
+    doc = _doc(props.get("policy"))
+    if doc is None:
+        return []
+    problems = []
+    for stmt in _statements(doc):
+        if not str(stmt.get("Sid", "")).startswith(ATLAS_SID_PREFIX):
+            continue
+        sid = stmt.get("Sid")
+        if stmt.get("Effect") != "Allow" or sorted(_list(stmt.get("Action"))) != ATLAS_ACTIONS:
+            problems.append(f"{sid}: must Allow exactly {', '.join(ATLAS_ACTIONS)}")
+        resources = _list(stmt.get("Resource"))
+        if len(resources) != 1 or not KEY_ARN.match(str(resources[0])):
+            problems.append(f"{sid}: Resource must be exactly one full KMS key ARN, got {stmt.get('Resource')!r}")
+        ips = _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp"))
+        if not ips:
+            problems.append(f"{sid}: must carry an IpAddress aws:SourceIp condition with Atlas's addresses")
+    return problems
+
+
+def atlas_trust_policy(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """The role atlas-kms manages trusts one named principal, and only with an external id."""
+    if resource_type != "aws:iam/role:Role":
+        return []
+    tags = props.get("tags") or {}
+    if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+        return []
+    doc = _doc(props.get("assumeRolePolicy"))
+    if doc is None:
+        return []
+    problems = []
+    for stmt in _statements(doc):
+        principals = _list((stmt.get("Principal") or {}).get("AWS")) if isinstance(stmt.get("Principal"), dict) else ["*"]
+        if any("*" in str(p) for p in principals):
+            problems.append("the trust policy must not use a wildcard principal")
+        external = ((stmt.get("Condition") or {}).get("StringEquals") or {}).get("sts:ExternalId")
+        if stmt.get("Effect") == "Allow" and not external:
+            problems.append("the trust policy must require sts:ExternalId (Atlas's external id)")
+    return problems
+
+
+def encryption_uses_full_key_arn(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Atlas needs the key's full ARN, never a key id, whenever key and role are in different accounts."""
+    if resource_type != "mongodbatlas:index/encryptionAtRest:EncryptionAtRest":
+        return []
+    kms = props.get("awsKmsConfig") or {}
+    key = kms.get("customerMasterKeyId")
+    if isinstance(key, str) and key and not KEY_ARN.match(key):
+        return [f"awsKmsConfig.customerMasterKeyId must be the key's full ARN, got {key!r}"]
+    return []
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Check
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("atlas-kms-key-safety", "KMS keys rotate, keep a 30-day deletion window and never bypass the lockout check.", kms_key_safety),
+    Rule("atlas-kms-role-policy-least-privilege", "Atlas's KMS statements allow three actions on one key from Atlas's IPs.", atlas_role_policy_least_privilege),
+    Rule("atlas-kms-trust-policy", "The Atlas role trusts one principal and requires the external id.", atlas_trust_policy),
+    Rule("atlas-kms-full-key-arn", "Atlas is given the key's full ARN.", encryption_uses_full_key_arn),
+)

@@ -1,0 +1,88 @@
+"""The policy pack's rules: silent on what the program generates, loud on what breaks the invariants."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from policy_pack.rules import (
+    RULES,
+    atlas_role_policy_least_privilege,
+    atlas_trust_policy,
+    encryption_uses_full_key_arn,
+    kms_key_safety,
+)
+
+from .documents import MODES, generated
+
+KEY = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+GOOD_STATEMENT = {
+    "Sid": "AtlasEncryptionAtRestKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"],
+    "Resource": KEY, "Condition": {"IpAddress": {"aws:SourceIp": ["192.0.2.0/24"]}},
+}
+
+
+def policy(**changes: Any) -> dict[str, Any]:
+    stmt = {**GOOD_STATEMENT, **changes}
+    return {"policy": json.dumps({"Version": "2012-10-17", "Statement": [{k: v for k, v in stmt.items() if v is not None}]})}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_rule_passes_everything_the_program_registers(mode: str) -> None:
+    for reg in generated(mode).run.registrations:
+        for rule in RULES:
+            assert rule.check(reg.type, reg.inputs) == [], (rule.name, reg.name)
+
+
+def test_key_rules() -> None:
+    good = {"enableKeyRotation": True, "deletionWindowInDays": 30}
+    assert kms_key_safety("aws:kms/key:Key", good) == []
+    assert kms_key_safety("aws:kms/key:Key", {**good, "enableKeyRotation": False}) == ["KMS key rotation must be enabled (enableKeyRotation: true)"]
+    assert "30 days" in kms_key_safety("aws:kms/key:Key", {**good, "deletionWindowInDays": 7})[0]
+    assert "bypassPolicyLockoutSafetyCheck" in kms_key_safety("aws:kms/key:Key", {**good, "bypassPolicyLockoutSafetyCheck": True})[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"Action": ["kms:*"]}, "must Allow exactly"),
+        ({"Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]}, "must Allow exactly"),
+        ({"Effect": "Deny"}, "must Allow exactly"),
+        ({"Resource": "*"}, "exactly one full KMS key ARN"),
+        ({"Resource": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "exactly one full KMS key ARN"),
+        ({"Resource": [KEY, KEY.replace("1234abcd", "ffffffff")]}, "exactly one full KMS key ARN"),
+        ({"Condition": None}, "aws:SourceIp condition"),
+        ({"Condition": {"IpAddress": {"aws:SourceIp": []}}}, "aws:SourceIp condition"),
+    ],
+)
+def test_role_policy_rule_catches_each_broken_invariant(changes: dict[str, Any], expected: str) -> None:
+    for typ in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+        problems = atlas_role_policy_least_privilege(typ, policy(**changes))
+        assert any(expected in p for p in problems), problems
+    assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", policy()) == []
+
+
+def test_unrelated_policies_and_unknown_values_are_left_alone() -> None:
+    other = {"policy": json.dumps({"Statement": [{"Sid": "Other", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})}
+    assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", other) == []
+    assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", {"policy": None}) == []
+
+
+def test_trust_rule() -> None:
+    tags = {"atlas-kms:managed-by": "atlas-kms"}
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::536727724300:root"}, "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]}
+    assert atlas_trust_policy("aws:iam/role:Role", {"tags": tags, "assumeRolePolicy": json.dumps(trust)}) == []
+    no_external = {"Statement": [{**trust["Statement"][0], "Condition": {}}]}
+    assert "sts:ExternalId" in atlas_trust_policy("aws:iam/role:Role", {"tags": tags, "assumeRolePolicy": json.dumps(no_external)})[0]
+    anyone = {"Statement": [{**trust["Statement"][0], "Principal": {"AWS": "*"}}]}
+    assert "wildcard" in atlas_trust_policy("aws:iam/role:Role", {"tags": tags, "assumeRolePolicy": json.dumps(anyone)})[0]
+    assert atlas_trust_policy("aws:iam/role:Role", {"tags": {}, "assumeRolePolicy": json.dumps(anyone)}) == []
+
+
+def test_full_arn_rule() -> None:
+    ear = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
+    assert encryption_uses_full_key_arn(ear, {"awsKmsConfig": {"customerMasterKeyId": KEY}}) == []
+    assert encryption_uses_full_key_arn(ear, {"awsKmsConfig": {"customerMasterKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}})
