@@ -22,20 +22,29 @@ def _document(raw: Any) -> dict[str, Any]:
     return dict(json.loads(unquote(raw)))
 
 
-def find_role(iam: Any, project_id: str, stack: str) -> tuple[str, str]:
-    """(name, arn) of the role the program tagged for this project and stack."""
-    wanted = {TAG_PROJECT: project_id, TAG_STACK: stack, TAG_PROGRAM: PROGRAM}
-    found: list[tuple[str, str]] = []
+RoleIndex = list[tuple[str, str, dict[str, str]]]  # (name, arn, tags)
+
+
+def role_index(iam: Any) -> RoleIndex:
+    """Every role with its tags, read once per run and shared by all stacks checked."""
     try:
+        index: RoleIndex = []
         for page in iam.get_paginator("list_roles").paginate():
             for role in page["Roles"]:
                 tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
-                if all(tags.get(k) == v for k, v in wanted.items()):
-                    found.append((role["RoleName"], role["Arn"]))
+                if tags.get(TAG_PROGRAM) == PROGRAM:
+                    index.append((role["RoleName"], role["Arn"], tags))
+        return index
     except botocore.exceptions.BotoCoreError as exc:
         raise DriftError(f"AWS IAM: {exc}") from None
     except botocore.exceptions.ClientError as exc:
         raise DriftError(f"AWS IAM: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}") from None
+
+
+def find_role(index: RoleIndex, project_id: str, stack: str) -> tuple[str, str]:
+    """(name, arn) of the role the program tagged for this project and stack."""
+    found = [(name, arn) for name, arn, tags in index
+             if tags.get(TAG_PROJECT) == project_id and tags.get(TAG_STACK) == stack]
     if not found:
         raise DriftError(f"no IAM role tagged {TAG_PROJECT}={project_id}, {TAG_STACK}={stack}: run `pulumi up` or pass --role-arn")
     if len(found) > 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +19,14 @@ from core.arns import ArnError, parse_role_arn
 from core.ips import AddressError, build_address_set
 from core.policies import PolicySizeError, plan_policies
 from drift.atlas_api import AtlasClient
-from drift.aws_iam import find_role, live_policies
+from drift.aws_iam import RoleIndex, find_role, live_policies, role_index
 from drift.compare import DriftError, Report, compare, live_key_arn
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
 
 
-def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None) -> Report:
+def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
+                roles: Callable[[], RoleIndex] | None = None) -> Report:
     """One stack's report; every failure becomes an `error` report with a one-line reason."""
     stack = path.name
     try:
@@ -35,7 +37,7 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         if role_arn:
             role_name = parse_role_arn(role_arn, "--role-arn").name
         else:
-            role_name, role_arn = find_role(iam, preliminary.project_id, stack)
+            role_name, role_arn = find_role((roles or (lambda: role_index(iam)))(), preliminary.project_id, stack)
         account = role_arn.split(":")[4]
         settings = parse_settings(raw, stack=stack, aws_region=region, role_account=account,
                                   role_partition=role_arn.split(":")[1])
@@ -53,6 +55,19 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         return Report(stack=stack, status="error", reason="; ".join(exc.problems))
     except (DriftError, StackFileError, ArnError, AddressError, PolicySizeError) as exc:
         return Report(stack=stack, status="error", reason=str(exc))
+
+
+def _shared_index(iam: Any) -> Callable[[], RoleIndex]:
+    """The role index, listed at most once per run however many stacks need it."""
+    lock, cache = threading.Lock(), list[RoleIndex]()
+
+    def get() -> RoleIndex:
+        with lock:
+            if not cache:
+                cache.append(role_index(iam))
+            return cache[0]
+
+    return get
 
 
 def stack_files(args: argparse.Namespace) -> list[Path]:
@@ -87,8 +102,9 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
         reports = [Report(stack=stack_name(p) if p.name.startswith("Pulumi.") else p.name, status="error", reason=str(exc)) for p in files]
     else:
         iam = (iam_factory or (lambda: boto3.client("iam")))()
+        roles = _shared_index(iam)
         with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
-            reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn), files))
+            reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn, roles), files))
     if args.json:
         body: Any = [r.to_json() for r in reports] if args.all_stacks else reports[0].to_json()
         out(json.dumps(body, indent=2))
