@@ -45,3 +45,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench-quick: $(STAMP)
+	$(PY) -m bench.run --quick --out bench/out/BENCHMARKS.quick.md

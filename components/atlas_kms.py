@@ -213,7 +213,9 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         self.key_arn = key_arn
         self.role_arn = role.arn
         self.atlas_role_id = setup.role_id
-        self.allowed_cidrs = pulumi.Output.from_input(cidrs)
+        # Output.from_input(list) makes one Output per element (thousands here); a value
+        # produced by an apply stays one Output (see BENCHMARKS.md).
+        self.allowed_cidrs = pulumi.Output.from_input(s.project_id).apply(lambda _: list(cidrs))
         self.key_policy_statement_for_owner = None
         if s.mode is Mode.CROSS_ACCOUNT_EXISTING and not s.manages_key_policy:
             self.key_policy_statement_for_owner = role.arn.apply(lambda arn: key_user_statement(arn, policy_cidrs))

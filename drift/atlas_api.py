@@ -7,9 +7,10 @@ https://www.mongodb.com/docs/atlas/reference/api-resources-spec/v2/#tag/Projects
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -41,6 +42,12 @@ class AtlasClient:
     timeout: float = 10.0
     retries: int = 3
     backoff: float = 0.5
+    # One session and digest state per thread: keep-alive, and the nonce is reused instead of
+    # answering a fresh 401 challenge on every call.
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    # The control-plane list is the same for every stack: asked once per run.
+    _control_plane: list[dict[str, dict[str, list[str]]]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> AtlasClient:
@@ -60,13 +67,11 @@ class AtlasClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+            if not hasattr(self._local, "session"):
+                self._local.session = requests.Session()
+                self._local.session.auth = HTTPDigestAuth(self.public_key, self.private_key)
             try:
-                response = requests.get(
-                    url,
-                    headers={"Accept": media_type},
-                    auth=HTTPDigestAuth(self.public_key, self.private_key),
-                    timeout=self.timeout,
-                )
+                response = self._local.session.get(url, headers={"Accept": media_type}, timeout=self.timeout)
             except requests.Timeout:
                 last = f"Atlas API timed out after {self.timeout:g}s on GET {path}"
                 continue
@@ -95,6 +100,12 @@ class AtlasClient:
         raise DriftError(f"{last} (gave up after {self.retries + 1} attempts)")
 
     def control_plane_outbound(self) -> dict[str, dict[str, list[str]]]:
+        with self._lock:
+            if not self._control_plane:
+                self._control_plane.append(self._fetch_control_plane())
+            return self._control_plane[0]
+
+    def _fetch_control_plane(self) -> dict[str, dict[str, list[str]]]:
         body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
         outbound = body.get("outbound") if isinstance(body, dict) else None
         if not isinstance(outbound, dict):

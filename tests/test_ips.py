@@ -164,3 +164,12 @@ def test_collapse_is_sorted_disjoint_and_idempotent(nets) -> None:
         if a.version == b.version and int(a.broadcast_address) + 1 == int(b.network_address):
             assert a.supernet() != b.supernet() or a.prefixlen != b.prefixlen
     assert collapse(parsed) == out
+
+
+@given(networks)
+@settings(max_examples=300, deadline=None)
+def test_collapse_equals_the_standard_librarys_minimal_cover(nets) -> None:
+    v4 = [n for n in nets if n.version == 4]
+    v6 = [n for n in nets if n.version == 6]
+    expected = [str(n) for n in ipaddress.collapse_addresses(v4)] + [str(n) for n in ipaddress.collapse_addresses(v6)]
+    assert collapse(nets) == expected
