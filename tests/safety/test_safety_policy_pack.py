@@ -86,3 +86,23 @@ def test_full_arn_rule() -> None:
     ear = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
     assert encryption_uses_full_key_arn(ear, {"awsKmsConfig": {"customerMasterKeyId": KEY}}) == []
     assert encryption_uses_full_key_arn(ear, {"awsKmsConfig": {"customerMasterKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}})
+
+
+def test_the_pack_wires_every_rule_as_a_mandatory_resource_validation(monkeypatch) -> None:
+    import runpy
+
+    import pulumi_policy
+
+    from offline.harness import ROOT
+
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: captured.update(kwargs))
+    runpy.run_path(str(ROOT / "policy_pack" / "__main__.py"), run_name="__main__")
+    assert captured["name"] == "atlas-kms-safety"
+    assert captured["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
+    policies = captured["policies"]
+    assert [p.name for p in policies] == [r.name for r in RULES]
+    violations: list[str] = []
+    args = pulumi_policy.ResourceValidationArgs("aws:kms/key:Key", {"enableKeyRotation": False, "deletionWindowInDays": 30}, None, None, None, None, None, None)  # type: ignore[arg-type]
+    policies[0].validate(args, lambda message, urn: violations.append(message))
+    assert violations == ["KMS key rotation must be enabled (enableKeyRotation: true)"]
