@@ -20,6 +20,7 @@ from core.ips import (
     collapse,
     to_network,
 )
+from tests.address_math import covered
 
 CONTROL_PLANE = {
     "aws": {"us-east-1": ["3.92.113.229/32", "3.212.79.116/32"], "eu-west-1": ["192.0.2.16/29"]},
@@ -124,23 +125,11 @@ ipv6 = st.builds(
 networks = st.lists(st.one_of(ipv4, ipv6), max_size=60)
 
 
-def _covered(nets) -> set[tuple[int, int, int]]:
-    """The address set as (version, first, last) intervals merged, to compare exactly."""
-    intervals = sorted((n.version, int(n.network_address), int(n.broadcast_address)) for n in nets)
-    merged: list[list[int]] = []
-    for v, a, b in intervals:
-        if merged and merged[-1][0] == v and a <= merged[-1][2] + 1:
-            merged[-1][2] = max(merged[-1][2], b)
-        else:
-            merged.append([v, a, b])
-    return {tuple(m) for m in merged}  # type: ignore[misc]
-
-
 @given(networks)
 @settings(max_examples=300, deadline=None)
 def test_collapse_keeps_exactly_the_same_addresses(nets) -> None:
     out = [ipaddress.ip_network(c) for c in collapse(nets)]
-    assert _covered(out) == _covered(nets)
+    assert covered(out) == covered(nets)
 
 
 @given(networks, st.randoms(use_true_random=False))

@@ -18,6 +18,7 @@ from core.policies import (
     PolicySizeError,
     plan_policies,
 )
+from tests.address_math import covered
 
 KEY = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -48,17 +49,6 @@ def address_sets(draw: st.DrawFn) -> list[str]:
     entries += rnd.sample(entries, len(entries) // 3)  # duplicates
     rnd.shuffle(entries)
     return entries
-
-
-def covered(cidrs: list[str]) -> list[tuple[int, int, int]]:
-    intervals = sorted((n.version, int(n.network_address), int(n.broadcast_address)) for n in map(ipaddress.ip_network, cidrs))
-    merged: list[list[int]] = []
-    for v, a, b in intervals:
-        if merged and merged[-1][0] == v and a <= merged[-1][2] + 1:
-            merged[-1][2] = max(merged[-1][2], b)
-        else:
-            merged.append([v, a, b])
-    return [(v, a, b) for v, a, b in merged]
 
 
 def policy_json(entries: list[str], kind: str) -> list[str]:
