@@ -152,6 +152,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 tags=s.tags,
                 # A deleted key makes every byte it encrypted unreadable: no update or
                 # destroy may remove it without an explicit `pulumi state unprotect`.
+                # https://www.pulumi.com/docs/iac/concepts/options/protect/
                 opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(protect=True)),
             )
             aws.kms.Alias(
@@ -171,6 +172,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                         region=s.key_region,
                         # The key is not ours: on destroy, leave its policy in place rather
                         # than reset it under a running Atlas project.
+                        # https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
                         opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(retain_on_delete=True)),
                     )
                 )
@@ -187,6 +189,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
 
         # Atlas checks the key as soon as encryption at rest is configured: the role must
         # be authorized and already allowed to use the key, or the first update fails.
+        # https://www.mongodb.com/docs/atlas/security-aws-kms/#enable-customer-managed-keys-with-aws-kms
         self.encryption_valid = pulumi.Output.from_input(False)
         if s.enables_encryption:
             encryption = mongodbatlas.EncryptionAtRest(

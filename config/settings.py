@@ -146,6 +146,7 @@ class Settings:
     @property
     def key_alias(self) -> str:
         # Alias names: letters, digits, '/', '_' and '-'; unique per account and region.
+        # https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html#API_CreateAlias_RequestSyntax
         stack = re.sub(r"[^A-Za-z0-9/_-]", "-", self.stack)
         return f"alias/atlas-kms/{self.project_id}/{stack}"
 
