@@ -6,13 +6,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= same-account
 
-.PHONY: help install preview preview-all test lint typecheck check bench clean
+.PHONY: help install preview preview-all test lint typecheck check bench bench-quick clean
 
 help:
+	@echo "make install      create venv/ and install requirements-dev.txt (every target does it when needed)"
 	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key]  offline preview on sample data"
-	@echo "make test       run the whole test suite (offline)"
-	@echo "make check      ruff + mypy + tests (what CI runs)"
-	@echo "make bench      benchmarks -> BENCHMARKS.md (not part of the tests)"
+	@echo "make preview-all  the offline preview of every sample stack"
+	@echo "make test         run the whole test suite (offline)"
+	@echo "make lint         ruff"
+	@echo "make typecheck    mypy"
+	@echo "make check        ruff + mypy + tests (what CI runs)"
+	@echo "make bench        benchmarks -> BENCHMARKS.md (not part of the tests)"
+	@echo "make bench-quick  a shorter benchmark run -> bench/out/BENCHMARKS.quick.md"
+	@echo "make clean        remove venv/ and tool caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

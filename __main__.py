@@ -13,7 +13,7 @@ import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
 
 from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
-from config.settings import NAMESPACE, Settings, SettingsError, parse_settings
+from config.settings import ATLAS_GOV_SETTING, NAMESPACE, Settings, SettingsError, parse_settings
 
 
 def _raw_config() -> dict[str, Any]:
@@ -31,9 +31,11 @@ def _default_tags() -> dict[str, str]:
 def load_settings() -> Settings:
     aws_region = pulumi.Config("aws").get("region")
     raw = _raw_config()
+    # The provider's own setting: Atlas for Government assumes roles from another partition.
+    atlas_gov = pulumi.Config("mongodbatlas").get(ATLAS_GOV_SETTING.split(":", 1)[1])
     try:
         # Fail on the config alone first, before asking AWS anything.
-        parse_settings(raw, stack=pulumi.get_stack(), aws_region=aws_region)
+        parse_settings(raw, stack=pulumi.get_stack(), aws_region=aws_region, atlas_gov=atlas_gov)
     except SettingsError as exc:
         raise pulumi.RunError(str(exc)) from exc
     # The credentials' account decides whether an existing key is cross-account.
@@ -45,6 +47,7 @@ def load_settings() -> Settings:
             aws_region=aws_region,
             role_account=identity.account_id,
             role_partition=identity.arn.split(":")[1],
+            atlas_gov=atlas_gov,
         )
     except SettingsError as exc:
         raise pulumi.RunError(str(exc)) from exc

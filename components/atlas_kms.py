@@ -13,9 +13,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_mongodbatlas as mongodbatlas
+import pulumiverse_time as time
 
 from config.settings import Mode, Settings
-from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set
+from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set, is_wide
 from core.policies import (
     PolicyPlan,
     PolicySizeError,
@@ -31,6 +32,14 @@ COMPONENT_TYPE = "atlas-kms:index:AtlasKmsEncryption"
 # The created key's deletion window: the longest KMS allows, the most time to notice.
 # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-scheduling-key-deletion
 KEY_DELETION_WINDOW_DAYS = 30
+
+# How long a new or replaced role is left to propagate through IAM before Atlas is asked to assume it.
+# Atlas assumes the role the moment it is authorized; IAM is eventually consistent (commonly 10-30 s) and
+# the provider retries CANNOT_ASSUME_ROLE only briefly, so a first `pulumi up` without a wait can fail.
+# MongoDB's own Terraform module puts a `time_sleep` here (terraform-provider-mongodbatlas issue #409).
+# A Sleep resource waits on create only (and again when its triggers change), never on preview.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+ROLE_PROPAGATION_WAIT = "30s"
 
 
 @dataclass
@@ -110,6 +119,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 resource=self,
             )
         cidrs = list(addresses.cidrs)
+        wide = [c for c in s.selection.extra_cidrs if is_wide(c)]
+        if wide:
+            pulumi.log.warn(
+                f"atlas-kms:sourceIps.allowWideCidrs is true and extraCidrs holds {', '.join(wide)}: the key can be "
+                "used by Atlas's role from far more addresses than Atlas uses. Narrow them and remove allowWideCidrs.",
+                resource=self,
+            )
 
         key_provider = self._key_provider(name, s, args.default_tags)
         key_opts = pulumi.ResourceOptions(parent=self, provider=key_provider)
@@ -167,7 +183,9 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 key_guards.append(
                     aws.kms.KeyPolicy(
                         f"{name}-key-policy",
-                        key_id=str(s.key_arn),
+                        # The provider stores the bare key id and would show the ARN as a change on
+                        # every preview (terraform-provider-aws issues #31297, #46432).
+                        key_id=s.key_arn.key_id,
                         policy=managed_key_policy,
                         region=s.key_region,
                         # The key is not ours: on destroy, leave its policy in place rather
@@ -179,12 +197,19 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
 
         role_policies = self._role_policies(name, s, plan, role, key_arn, child)
 
+        # Re-armed whenever the role is replaced (its unique id changes) or its trust policy changes.
+        propagation = time.Sleep(
+            f"{name}-role-propagation",
+            create_duration=ROLE_PROPAGATION_WAIT,
+            triggers={"roleUniqueId": role.unique_id, "trustPolicy": role.assume_role_policy},
+            opts=child,
+        )
         authorization = mongodbatlas.CloudProviderAccessAuthorization(
             f"{name}-access-authorization",
             project_id=s.project_id,
             role_id=setup.role_id,
             aws={"iam_assumed_role_arn": role.arn},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[propagation]),
         )
 
         # Atlas checks the key as soon as encryption at rest is configured: the role must
@@ -201,9 +226,12 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                     "region": s.atlas_region,
                     "role_id": authorization.role_id,
                 },
+                enabled_for_search_nodes=s.enabled_for_search_nodes,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[authorization, *role_policies, *key_guards]),
             )
-            self.encryption_valid = encryption.aws_kms_config.apply(lambda c: bool(c and c.valid))
+            # The engine returns aws_kms_config as a secret (the key ARN inside is sensitive), so all
+            # derived from it is secret. Only this boolean is made readable, on purpose.
+            self.encryption_valid = pulumi.Output.unsecret(encryption.aws_kms_config.apply(lambda c: bool(c and c.valid)))
         else:
             pulumi.log.warn(
                 f"atlas-kms: the key {s.key_arn} belongs to account {s.key_arn.account if s.key_arn else '?'}. "

@@ -19,6 +19,8 @@ from core.arns import (
     ArnError,
     KeyArn,
     RoleArn,
+    atlas_key_region_problem,
+    atlas_partition,
     atlas_region,
     is_account,
     is_region,
@@ -26,14 +28,16 @@ from core.arns import (
     parse_role_arn,
     partition_of,
 )
-from core.ips import CLOUDS, AddressError, SourceSelection, to_network
+from core.ips import CLOUDS, AddressError, SourceSelection, check_source, to_network
 
 NAMESPACE = "atlas-kms"
 PROGRAM = "atlas-kms"
 
-KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps")
+KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes")
 KEY_ACCOUNT_KEYS = ("assumeRoleArn", "profile", "region", "externalId", "manageKeyPolicy", "keyPolicyGranted")
-SOURCE_IPS_KEYS = ("controlPlane", "clusters", "includeFuture", "extraCidrs", "enforce")
+SOURCE_IPS_KEYS = ("controlPlane", "clusters", "includeFuture", "extraCidrs", "allowWideCidrs", "enforce")
+# The mongodbatlas provider's setting that selects Atlas for Government; read here to check partitions.
+ATLAS_GOV_SETTING = "mongodbatlas:isMongodbgovCloud"
 
 _PROJECT_ID = re.compile(r"^[a-f0-9]{24}$")
 # Atlas cluster names: ASCII letters, digits and hyphens, at most 64 characters.
@@ -91,6 +95,11 @@ class Settings:
     key_account: KeyAccount | None
     selection: SourceSelection
     enforce_ip: bool
+    # Atlas for Government (`mongodbatlas:isMongodbgovCloud`): its principal lives in aws-us-gov.
+    atlas_gov: bool = False
+    # Encrypt Atlas Search nodes with the key too. The provider sends `false` when this is omitted,
+    # which leaves search indexes without the customer key (and turns it off if enabled by hand).
+    enabled_for_search_nodes: bool = True
 
     @property
     def mode(self) -> Mode:
@@ -159,7 +168,10 @@ def _decode(value: Any, key: str, problems: list[str]) -> Any:
     """Pulumi hands config values over as strings (objects as JSON); stack files as YAML."""
     if isinstance(value, str):
         text = value.strip()
-        if text[:1] in "{[" or text in ("true", "false"):
+        if not text:
+            problems.append(f"{key}: is set but empty; remove it (`pulumi config rm {key}`) or give a value")
+            return None
+        if text[0] in "{[" or text in ("true", "false"):
             try:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
@@ -203,7 +215,10 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
 
     control_plane: tuple[str, ...] | Literal["all"] = "all"
     cp = raw.get("controlPlane", "all")
-    if cp != "all":
+    if isinstance(cp, str) and cp != "all":
+        problems.append(f"{key}.controlPlane: {cp!r} is not \"all\" or a list; use \"all\" (MongoDB's advice) or a list of {', '.join(CLOUDS)}, like [{cp}]" if cp in CLOUDS
+                        else f"{key}.controlPlane: {cp!r} is neither \"all\" nor a list of clouds; use \"all\" or a list of {', '.join(CLOUDS)}")
+    elif cp != "all":
         clouds = _str_list(cp, f"{key}.controlPlane", problems)
         if clouds is not None:
             bad = [c for c in clouds if c not in CLOUDS]
@@ -221,7 +236,7 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
     if cl != "all":
         names = _str_list(cl, f"{key}.clusters", problems)
         if names is not None:
-            bad = [n for n in names if not _CLUSTER_NAME.match(n)]
+            bad = [n for n in names if not _CLUSTER_NAME.fullmatch(n)]
             if bad:
                 problems.append(f"{key}.clusters: {bad} are not Atlas cluster names (letters, digits, hyphens; at most 64)")
             elif len(set(names)) != len(names):
@@ -231,18 +246,21 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
 
     include_future = _bool(raw.get("includeFuture"), f"{key}.includeFuture", True, problems)
     enforce = _bool(raw.get("enforce"), f"{key}.enforce", True, problems)
+    allow_wide = _bool(raw.get("allowWideCidrs"), f"{key}.allowWideCidrs", False, problems)
 
     extra: tuple[str, ...] = ()
     if "extraCidrs" in raw:
         entries = _str_list(raw["extraCidrs"], f"{key}.extraCidrs", problems)
         if entries is not None:
             for i, entry in enumerate(entries):
+                where = f"{key}.extraCidrs[{i}]"
                 try:
-                    to_network(entry, f"{key}.extraCidrs[{i}]")
+                    check_source(to_network(entry, where), where, allow_wide=allow_wide,
+                                 wide_fix=f"or set {key}.allowWideCidrs: true if you really mean it")
                 except AddressError as exc:
                     problems.append(str(exc))
             extra = tuple(entries)
-    return SourceSelection(control_plane, clusters, include_future, extra), enforce
+    return SourceSelection(control_plane, clusters, include_future, extra, allow_wide), enforce
 
 
 def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
@@ -266,7 +284,7 @@ def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
     if isinstance(region, str) and not is_region(region):
         problems.append(f"{key}.region: {region!r} is not an AWS region name (like eu-west-2)")
     ext = raw.get("externalId")
-    if isinstance(ext, str) and not _EXTERNAL_ID.match(ext):
+    if isinstance(ext, str) and not _EXTERNAL_ID.fullmatch(ext):
         problems.append(f"{key}.externalId: 2 to 1224 characters of letters, digits and +=,.@:/-_")
     manage = _bool(raw.get("manageKeyPolicy"), f"{key}.manageKeyPolicy", False, problems)
     granted = _bool(raw.get("keyPolicyGranted"), f"{key}.keyPolicyGranted", False, problems)
@@ -288,12 +306,14 @@ def parse_settings(
     aws_region: str | None,
     role_account: str | None = None,
     role_partition: str | None = None,
+    atlas_gov: Any = None,
 ) -> Settings:
     """Validate the `atlas-kms:*` config (keys with or without the namespace prefix).
 
     `aws_region` is the role provider's `aws:region`; `role_account` and
     `role_partition` describe the credentials' account (from sts:GetCallerIdentity)
-    when known, and decide whether an existing key is in another account.
+    when known, and decide whether an existing key is in another account. `atlas_gov` is
+    the mongodbatlas provider's `isMongodbgovCloud` setting, as configured.
     """
     problems: list[str] = []
     raw: dict[str, Any] = {}
@@ -308,7 +328,9 @@ def parse_settings(
     project_id = raw.get("projectId")
     if project_id is None:
         problems.append(f"{NAMESPACE}:projectId: required; set it with `pulumi config set {NAMESPACE}:projectId <24-hex Atlas project id>`")
-    elif not isinstance(project_id, str) or not _PROJECT_ID.match(project_id):
+    elif isinstance(project_id, int | float) and not isinstance(project_id, bool):
+        problems.append(f"{NAMESPACE}:projectId: YAML read {project_id!r} as a number; quote the id in the stack file, like atlas-kms:projectId: \"{project_id}\" (Atlas project ids are 24 hex characters)")
+    elif not isinstance(project_id, str) or not _PROJECT_ID.fullmatch(project_id):
         problems.append(f"{NAMESPACE}:projectId: {project_id!r} is not an Atlas project id (24 lowercase hex characters, from the project's Settings page)")
 
     if aws_region is None:
@@ -333,6 +355,10 @@ def parse_settings(
     key_account = _parse_key_account(_decode(raw.get("keyAccount"), f"{NAMESPACE}:keyAccount", problems), problems)
     selection, enforce_ip = _parse_source_ips(_decode(raw.get("sourceIps"), f"{NAMESPACE}:sourceIps", problems), problems)
 
+    search_nodes = _bool(_decode(raw.get("enabledForSearchNodes"), f"{NAMESPACE}:enabledForSearchNodes", problems),
+                         f"{NAMESPACE}:enabledForSearchNodes", True, problems)
+    gov = _bool(_decode(atlas_gov, ATLAS_GOV_SETTING, problems), ATLAS_GOV_SETTING, False, problems)
+
     # One key region, from wherever it is stated; every statement must agree.
     stated = [
         (f"{NAMESPACE}:keyArn", key_arn.region if key_arn else None),
@@ -341,6 +367,8 @@ def parse_settings(
     ]
     given = [(k, r) for k, r in stated if r]
     key_region = given[0][1] if given else (aws_region or "")
+    # The setting the key region came from, so that an error blames what the user actually wrote.
+    region_source = given[0][0] if given else "aws:region"
     for k, r in given[1:]:
         if r != key_region:
             problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
@@ -348,10 +376,23 @@ def parse_settings(
     partition = role_partition or partition_of(aws_region or "us-east-1")
     if role_partition is not None and role_partition not in PARTITIONS:
         problems.append(f"aws credentials: unknown partition {role_partition!r}")
+    # Atlas's principal assumes the role, and IAM never lets a principal cross partitions.
+    atlas_part = atlas_partition(gov)
+    partition_clash = partition in PARTITIONS and partition != atlas_part
+    if partition_clash:
+        where = "the AWS credentials' partition" if role_partition else f"aws:region {aws_region!r}"
+        if gov:
+            problems.append(f"{ATLAS_GOV_SETTING}: true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
+        else:
+            problems.append(f"{ATLAS_GOV_SETTING}: commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
     if key_arn and key_arn.partition != partition:
         problems.append(f"{NAMESPACE}:keyArn: partition {key_arn.partition!r} differs from the role's partition {partition!r}; a key and a role in different partitions cannot work together")
-    if key_region and partition_of(key_region) != partition:
-        problems.append(f"{NAMESPACE}:keyRegion: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
+    elif key_region and is_region(key_region) and partition_of(key_region) != partition:
+        problems.append(f"{region_source}: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
+    elif key_region and is_region(key_region) and not partition_clash:
+        why = atlas_key_region_problem(key_region, gov)
+        if why:
+            problems.append(f"{region_source}: the key's region {why}; put the key in a region Atlas supports")
 
     if key_account is not None:
         k = f"{NAMESPACE}:keyAccount"
@@ -391,4 +432,6 @@ def parse_settings(
         key_account=key_account,
         selection=selection,
         enforce_ip=enforce_ip,
+        atlas_gov=gov,
+        enabled_for_search_nodes=search_nodes,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.atlas_regions import ATLAS_AWS_REGIONS, GOV_ONLY_REGIONS
+
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
@@ -50,11 +52,11 @@ class RoleArn:
 
 
 def is_region(value: str) -> bool:
-    return bool(_REGION.match(value))
+    return bool(_REGION.fullmatch(value))
 
 
 def is_account(value: str) -> bool:
-    return bool(_ACCOUNT.match(value))
+    return bool(_ACCOUNT.fullmatch(value))
 
 
 def parse_key_arn(value: str, setting: str) -> KeyArn:
@@ -67,7 +69,7 @@ def parse_key_arn(value: str, setting: str) -> KeyArn:
     example = "arn:aws:kms:eu-west-2:111122223333:key/12345678-1234-1234-1234-123456789012"
     if not isinstance(value, str) or not value:
         raise ArnError(f"{setting}: expected the full ARN of a KMS key, like {example}")
-    if _KEY_ID.match(value):
+    if _KEY_ID.fullmatch(value):
         raise ArnError(
             f"{setting}: {value!r} is a bare key id; Atlas needs the key's full ARN, "
             f"arn:<partition>:kms:<region>:<account>:key/{value} (for example {example})"
@@ -77,7 +79,7 @@ def parse_key_arn(value: str, setting: str) -> KeyArn:
             f"{setting}: {value!r} is an alias; aliases can be re-pointed, so give the key's "
             f"own full ARN (aws kms describe-key --key-id {value} --query KeyMetadata.Arn), like {example}"
         )
-    m = _KMS_ARN.match(value)
+    m = _KMS_ARN.fullmatch(value)
     if not m:
         raise ArnError(f"{setting}: {value!r} is not a KMS key ARN; expected the form {example}")
     arn = KeyArn(m["partition"], m["region"], m["account"], m["key_id"])
@@ -85,7 +87,7 @@ def parse_key_arn(value: str, setting: str) -> KeyArn:
         raise ArnError(f"{setting}: unknown partition {arn.partition!r} in {value!r}; use one of {', '.join(PARTITIONS)}")
     if not is_region(arn.region):
         raise ArnError(f"{setting}: {arn.region!r} in {value!r} is not an AWS region name")
-    if not _KEY_ID.match(arn.key_id):
+    if not _KEY_ID.fullmatch(arn.key_id):
         raise ArnError(f"{setting}: {arn.key_id!r} in {value!r} is not a KMS key id (a UUID or mrk-<32 hex>)")
     return arn
 
@@ -94,7 +96,7 @@ def parse_role_arn(value: str, setting: str) -> RoleArn:
     example = "arn:aws:iam::444455556666:role/atlas-kms-admin"
     if not isinstance(value, str):
         raise ArnError(f"{setting}: expected an IAM role ARN, like {example}")
-    m = _ROLE_ARN.match(value)
+    m = _ROLE_ARN.fullmatch(value)
     if not m:
         raise ArnError(f"{setting}: {value!r} is not an IAM role ARN; expected the form {example}")
     if m["partition"] not in PARTITIONS:
@@ -110,6 +112,29 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+def atlas_partition(gov: bool) -> str:
+    """The partition of Atlas's own AWS principal, the one that assumes the role.
+
+    Commercial Atlas runs in `aws`; Atlas for Government is a separate Atlas whose principal is in
+    `aws-us-gov`. IAM never lets a principal assume a role in another partition.
+    https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/govcloud-iam.html
+    https://www.mongodb.com/docs/atlas/government/
+    """
+    return "aws-us-gov" if gov else "aws"
+
+
+def atlas_key_region_problem(region: str, gov: bool) -> str | None:
+    """Why Atlas cannot use a key in `region`, or None. Checked against Atlas's own region enum."""
+    if region not in ATLAS_AWS_REGIONS:
+        return f"{region!r} is not a region Atlas accepts for a KMS key (Atlas knows {len(ATLAS_AWS_REGIONS)} AWS regions)"
+    if region in GOV_ONLY_REGIONS and not gov:
+        return f"{region!r} is served only by Atlas for Government (mongodbatlas:isMongodbgovCloud: true)"
+    return None
+
+
 def atlas_region(region: str) -> str:
-    """AWS region name to Atlas's enum form (`eu-west-2` -> `EU_WEST_2`)."""
-    return region.upper().replace("-", "_")
+    """AWS region name to Atlas's enum name (`eu-west-2` -> `EU_WEST_2`), from Atlas's own table."""
+    try:
+        return ATLAS_AWS_REGIONS[region]
+    except KeyError:
+        raise ArnError(f"{region!r} is not a region Atlas accepts for a KMS key") from None

@@ -47,6 +47,8 @@ class SourceSelection:
     clusters: tuple[str, ...] | Literal["all"] = "all"
     include_future: bool = True
     extra_cidrs: tuple[str, ...] = ()
+    # `sourceIps.allowWideCidrs`: lets extraCidrs hold ranges wider than WIDEST_PREFIX (warned on every run).
+    allow_wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,57 @@ class AddressSet:
             ):
                 found.extend(origins)
         return tuple(sorted(set(found), key=lambda o: (o.kind, o.name)))
+
+
+# Ranges from which no call of Atlas's can ever reach KMS: Atlas calls from its control plane's and its
+# nodes' public addresses. An entry inside one of these hides a mistake (a VPC CIDR pasted instead of a
+# public one) and, when wide, quietly loosens the condition. IANA special-purpose registries:
+# https://www.iana.org/assignments/iana-ipv4-special-registry/ and .../iana-ipv6-special-registry/
+# The documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) stay allowed: the bundled
+# sample answers are written in them, labelled as such.
+NON_PUBLIC: tuple[tuple[Network, str], ...] = tuple(
+    (ipaddress.ip_network(net), name)
+    for net, name in (
+        ("0.0.0.0/8", "'this network'"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private"),
+        ("192.168.0.0/16", "private"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("fc00::/7", "unique local (private)"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+# The widest range accepted without `allowWideCidrs`. Atlas publishes single addresses and small blocks;
+# a /16 is 65,536 addresses. Anything wider (0.0.0.0/0, 0.0.0.0/1, ::/0) all but removes the condition.
+WIDEST_PREFIX = {4: 16, 6: 48}
+
+
+def check_source(net: Network, where: str, *, allow_wide: bool = False, wide_fix: str = "") -> None:
+    """Refuse a range Atlas cannot call from, or one so wide that it voids the IP condition."""
+    for special, name in NON_PUBLIC:
+        # A range that merely contains a special one is at least as wide, and the width check decides.
+        if net.version == special.version and net.subnet_of(special):  # type: ignore[arg-type]
+            raise AddressError(
+                f"{where}: {net} is in the {name} range {special}; Atlas never calls KMS from it. "
+                f"Give Atlas's public addresses only (remove the entry)"
+            )
+    if net.prefixlen < WIDEST_PREFIX[net.version] and not allow_wide:
+        raise AddressError(
+            f"{where}: {net} is wider than /{WIDEST_PREFIX[net.version]} ({net.num_addresses:,} addresses) and would "
+            f"all but remove the source-IP condition; give Atlas's own addresses{', ' + wide_fix if wide_fix else ''}"
+        )
+
+
+def is_wide(entry: str) -> bool:
+    net = ipaddress.ip_network(entry, strict=False)
+    return net.prefixlen < WIDEST_PREFIX[net.version]
 
 
 def to_network(entry: str, where: str) -> Network:
@@ -220,6 +273,14 @@ def build_address_set(
     networks: list[Network] = []
     for raw, origin in entries:
         net = to_network(raw, origin.describe())
+        if origin.kind == "extra":
+            check_source(net, f"sourceIps.extraCidrs {raw!r}", allow_wide=selection.allow_wide)
+        else:
+            # Atlas's own answer holding a private or huge range is not trusted into a policy.
+            try:
+                check_source(net, f"Atlas's answer for {origin.describe()}")
+            except AddressError as exc:
+                raise AddressError(f"{exc}. Nothing was changed; report the answer to MongoDB support") from None
         networks.append(net)
         origins.setdefault(str(net), []).append(origin)
     return AddressSet(

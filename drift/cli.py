@@ -1,4 +1,4 @@
-"""`python -m drift`: exit 0 no drift, 1 drift, 2 could not decide. `--help` for options."""
+"""Compare what Atlas uses with what the role and the key allow: exit 0 in sync, 1 drift, 2 could not decide."""
 
 from __future__ import annotations
 

@@ -7,11 +7,10 @@ camelCase property names, and computed outputs (ARNs, ids) are returned explicit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import runpy
 import sys
-import uuid
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,15 @@ from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from core.arns import partition_of
+from offline.model import ATLAS_PRINCIPALS, ProviderModel, Seen, changes
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
 ROLE_ACCOUNT = "111122223333"
-# Atlas's own AWS account, the principal of every trust policy Atlas asks for.
-ATLAS_AWS_ACCOUNT_ARN = "arn:aws:iam::536727724300:root"
+# Atlas's own AWS account, the principal of every trust policy commercial Atlas asks for.
+ATLAS_AWS_ACCOUNT_ARN = ATLAS_PRINCIPALS[False]
 
 PROVIDER_TYPES = {"pulumi:providers:aws"}
 
@@ -52,6 +54,12 @@ class World:
     project: dict[str, Any]
     account: str = ROLE_ACCOUNT
     partition: str = "aws"
+    # Atlas for Government answers (its principal is in aws-us-gov).
+    atlas_gov: bool = False
+    # Atlas's own verdict on the key, `aws_kms_config.valid`.
+    key_valid: bool = True
+    # The state a previous run left, by (type, name): see ProgramRun.stored_state.
+    stored: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def sample(cls) -> World:
@@ -79,6 +87,7 @@ class Registration:
     type: str
     name: str
     urn: str
+    id: str
     parent: str
     provider: str
     protect: bool
@@ -88,15 +97,17 @@ class Registration:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-def _stable_id(*parts: str, length: int = 24) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
-
-
 class AtlasKmsMocks(pulumi.runtime.Mocks):
+    """The engine's side of the mock runtime: lookups from the World, resources from the ProviderModel."""
+
     def __init__(self, world: World) -> None:
         self.world = world
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.provider_accounts: dict[str, str] = {}
+        self.model = ProviderModel(partition=world.partition, atlas_gov=world.atlas_gov, key_valid=world.key_valid,
+                                   stored=world.stored)
+        # Set by the monitor just before each registration: the engine's view of its dependencies.
+        self.pending_dependencies: list[str] = []
+        self.by_urn: dict[str, Seen] = {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         self.calls.append((args.token, dict(args.args)))
@@ -117,43 +128,11 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
     def _account_for(self, provider_ref: str) -> str:
         """Provider references are `<urn>::<id>`; the URN ends with the provider's name."""
         name = provider_ref.rsplit("::", 1)[0].split("::")[-1] if provider_ref else ""
-        return self.provider_accounts.get(name, self.world.account)
+        return self.model.provider_accounts.get(name, self.world.account)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        inputs = dict(args.inputs)
-        name, typ, p = args.name, args.typ, self.world.partition
-        account = self._account_for(args.provider or "")
-        if typ == "pulumi:providers:aws":
-            roles = inputs.get("assumeRoles") or []
-            if isinstance(roles, str):  # provider inputs reach the engine JSON-encoded
-                roles = json.loads(roles)
-            if roles:
-                self.provider_accounts[name] = roles[0]["roleArn"].split(":")[4]
-            return f"{name}-id", inputs
-        if typ == "aws:kms/key:Key":
-            key_id = str(uuid.UUID(_stable_id(name, "key", length=32)))
-            region = inputs.get("region", "us-east-1")
-            return key_id, {**inputs, "arn": f"arn:{p}:kms:{region}:{account}:key/{key_id}", "keyId": key_id}
-        if typ == "aws:iam/role:Role":
-            role_name = f"{name}-{_stable_id(name, length=7)}"
-            return role_name, {**inputs, "name": role_name, "arn": f"arn:{p}:iam::{account}:role/{role_name}",
-                               "uniqueId": "AROA" + _stable_id(name, length=17).upper()}
-        if typ == "aws:iam/policy:Policy":
-            policy_name = f"{name}-{_stable_id(name, length=7)}"
-            return f"arn:{p}:iam::{account}:policy/{policy_name}", {
-                **inputs, "name": policy_name, "arn": f"arn:{p}:iam::{account}:policy/{policy_name}"}
-        if typ == "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup":
-            role_id = _stable_id(name, "atlas-role")
-            return role_id, {**inputs, "roleId": role_id, "awsConfigs": [{
-                "atlasAwsAccountArn": ATLAS_AWS_ACCOUNT_ARN,
-                "atlasAssumedRoleExternalId": str(uuid.UUID(_stable_id(name, "external-id", length=32))),
-            }]}
-        if typ == "mongodbatlas:index/cloudProviderAccessAuthorization:CloudProviderAccessAuthorization":
-            return _stable_id(name, "auth"), {**inputs, "authorizedDate": "2026-11-28T00:00:00Z"}
-        if typ == "mongodbatlas:index/encryptionAtRest:EncryptionAtRest":
-            kms = dict(inputs.get("awsKmsConfig") or {})
-            return inputs.get("projectId", name), {**inputs, "awsKmsConfig": {**kms, "valid": True}}
-        return f"{name}-id", inputs
+        return self.model.create(args.typ, args.name, dict(args.inputs), self._account_for(args.provider or ""),
+                                 self.pending_dependencies, self.by_urn.get)
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -163,9 +142,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         # A caller-owned list, so that registrations stay visible when the program raises.
         self.registrations: list[Registration] = sink if sink is not None else []
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        mocks = self.mocks
+        assert isinstance(mocks, AtlasKmsMocks)
+        # The SDK registers from several threads at once; one registration at a time keeps the
+        # dependencies handed to the model paired with their resource.
+        with self._lock:
+            mocks.pending_dependencies = list(request.dependencies)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            seen = next((s for s in reversed(mocks.model.seen) if s.name == request.name and s.type == request.type), None)
+            if seen is not None and not seen.urn:
+                seen.urn = response.urn
+                mocks.by_urn[response.urn] = seen
         if request.type != "pulumi:pulumi:Stack":
             from pulumi.runtime import rpc
 
@@ -176,6 +166,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
+                    id=response.id,
                     parent=request.parent,
                     provider=request.provider,
                     protect=bool(request.protect),
@@ -194,6 +185,18 @@ class ProgramRun:
     registrations: list[Registration]
     calls: list[tuple[str, dict[str, Any]]]
     logs: list[str]
+    # Stack outputs the engine would show as [secret].
+    secret_outputs: set[str] = field(default_factory=set)
+    # Ids and ARNs the providers' model made up: placeholders, not real values.
+    placeholders: set[str] = field(default_factory=set)
+
+    def stored_state(self) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+        """The state this run leaves, as the providers store it: a second run starts from it."""
+        return {(r.type, r.name): (r.id, dict(r.state)) for r in self.registrations}
+
+    def changes_against(self, previous: ProgramRun) -> list[str]:
+        """What `pulumi preview` would report after `previous` was applied; [] when nothing changes."""
+        return changes(previous.stored_state(), [(r.type, r.name, r.inputs) for r in self.registrations])
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -230,7 +233,12 @@ def run_program(
 
     Pass `registrations` (an empty list) to see what was registered before a failure.
     """
-    world = world or World.sample()
+    if world is None:
+        # The sample world answers as the stack's own providers would: the credentials' partition
+        # follows aws:region, and the Atlas behind mongodbatlas:isMongodbgovCloud is Atlas for Government.
+        world = World.sample()
+        world.partition = partition_of(str(config.get("aws:region") or "us-east-1"))
+        world.atlas_gov = str(config.get("mongodbatlas:isMongodbgovCloud", "false")).lower() == "true"
     mocks = AtlasKmsMocks(world)
     monitor = RecordingMonitor(mocks, registrations)
     # set_mocks keeps an existing root stack, whose outputs would leak into this run.
@@ -241,13 +249,25 @@ def run_program(
     original = (pulumi.log.warn, pulumi.log.info)
     pulumi.log.warn, pulumi.log.info = capture.capture("warning"), capture.capture("info")  # type: ignore[method-assign]
     outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 
     def program() -> Any:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="atlas_kms_program")
         stack_outputs = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
-        return pulumi.Output.from_input(dict(stack_outputs)).apply(outputs.update)
+
+        def keep(key: str, value: Any, was_secret: bool) -> None:
+            outputs[key] = value
+            if was_secret:
+                secret_outputs.add(key)
+
+        # Read each output's value and whether the engine would hold it as a secret.
+        return pulumi.Output.all(*[
+            pulumi.Output.all(pulumi.Output.unsecret(pulumi.Output.from_input(v)), pulumi.Output.from_input(v).is_secret())
+            .apply(lambda pair, k=k: keep(k, pair[0], pair[1]))  # type: ignore[misc]
+            for k, v in stack_outputs.items()
+        ])
 
     try:
         SETTINGS.rpc_manager.clear()
@@ -255,4 +275,5 @@ def run_program(
         _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(program()).future())))
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
-    return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines)
+    return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines,
+                      secret_outputs=secret_outputs, placeholders=set(mocks.model.placeholders))

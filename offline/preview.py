@@ -19,11 +19,14 @@ import pulumi
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.policies import policy_size
 from offline.harness import ROOT, ProgramRun, Registration, World, run_program
+from offline.model import as_engine_holds, is_secret
 
 POLICY_INPUTS = ("policy", "assumeRolePolicy")
 SHORT_TYPES = {
     "atlas-kms:index:AtlasKmsEncryption": "component",
 }
+SECRET = "[secret]"
+PLACEHOLDER_NOTE = "(placeholder)"
 
 
 def _short_urn(urn: str) -> str:
@@ -31,28 +34,75 @@ def _short_urn(urn: str) -> str:
 
 
 def _provider_label(reg: Registration) -> str:
+    if reg.type.startswith("pulumi:providers:"):
+        return "explicit provider resource"
     if not reg.provider:
         return "default provider"
     return "provider " + reg.provider.rsplit("::", 1)[0].split("::")[-1]
 
 
-def _render_value(key: str, value: Any) -> list[str]:
+def _plain(value: Any) -> Any:
+    """Engine values as JSON would print them: secrets hidden, whole numbers as integers."""
+    if is_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the engine carries every number as a double
+    return value
+
+
+def _scalar(value: Any) -> str:
+    # JSON spelling (true, false, null), as `pulumi preview` prints values.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _mark(text: str, placeholders: set[str]) -> str:
+    """Flag ids and ARNs the offline model made up: real ones are known only after `pulumi up`."""
+    hits = [p for p in placeholders if p and p in text]
+    return f"{text}  {PLACEHOLDER_NOTE}" if hits else text
+
+
+def _render_value(key: str, value: Any, placeholders: set[str]) -> list[str]:
     if key in POLICY_INPUTS and isinstance(value, str):
         doc = json.loads(value)
         size = policy_size(doc)
         lines = [f"    {key}: ({size:,} characters without whitespace)"]
-        lines += ["      " + line for line in json.dumps(doc, indent=2, sort_keys=True).splitlines()]
+        lines += ["      " + _mark(line, placeholders) for line in json.dumps(doc, indent=2, sort_keys=True).splitlines()]
         return lines
+    value = _plain(value)
     if isinstance(value, dict | list):
-        return [f"    {key}: {json.dumps(value, sort_keys=True)}"]
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # the engine carries every number as a double
-    return [f"    {key}: {value}"]
+        return [_mark(f"    {key}: {json.dumps(value, sort_keys=True)}", placeholders)]
+    return [_mark(f"    {key}: {_scalar(value)}", placeholders)]
+
+
+def _order(registrations: list[Registration]) -> list[Registration]:
+    """Dependencies first, ties by type and name: the same program prints the same plan every time,
+    whatever order the SDK's threads happened to register in."""
+    by_urn = {r.urn: r for r in registrations}
+    done: set[str] = set()
+    out: list[Registration] = []
+
+    def visit(reg: Registration) -> None:
+        if reg.urn in done:
+            return
+        done.add(reg.urn)
+        for dep in sorted(d for d in [*reg.dependencies, reg.provider.rsplit("::", 1)[0]] if d in by_urn):
+            visit(by_urn[dep])
+        out.append(reg)
+
+    for reg in sorted(registrations, key=lambda r: (r.type, r.name)):
+        visit(reg)
+    return out
 
 
 def render(run: ProgramRun, stack: str) -> str:
-    out: list[str] = [f"Offline preview of stack {stack!r} (Pulumi mock runtime, sample Atlas answers)", ""]
-    custom = [r for r in run.registrations if r.type not in SHORT_TYPES]
+    out: list[str] = [f"Offline preview of stack {stack!r} (Pulumi mock runtime, sample Atlas answers)",
+                      f"Ids and ARNs marked {PLACEHOLDER_NOTE} are made up offline; {SECRET} is what "
+                      "`pulumi preview` shows for a secret.", ""]
+    custom = [r for r in _order(run.registrations) if r.type not in SHORT_TYPES]
     out.append(f"Resources to create: {len(custom)} (+1 component)")
     for reg in custom:
         flags = [_provider_label(reg)]
@@ -64,17 +114,23 @@ def render(run: ProgramRun, stack: str) -> str:
         out.append(f"+ {reg.type}  {reg.name}  [{', '.join(flags)}]")
         if reg.dependencies:
             out.append("    depends on: " + ", ".join(sorted(_short_urn(d) for d in reg.dependencies)))
-        for key in sorted(reg.inputs):
-            out += _render_value(key, reg.inputs[key])
+        shown = as_engine_holds(reg.type, reg.inputs)
+        for key in sorted(shown):
+            out += _render_value(key, shown[key], run.placeholders)
+        secret_state = sorted(k for k, v in reg.state.items() if is_secret(v) and k not in reg.inputs)
+        secret_state += sorted(k for k, v in reg.state.items() if is_secret(v) and k in reg.inputs and not is_secret(reg.inputs[k]))
+        for key in secret_state:
+            out.append(f"    {key} (returned by the provider): {SECRET}")
     if run.logs:
         out += ["", "Messages:"] + [f"  {line}" for line in run.logs]
     out += ["", "Outputs:"]
     for key in sorted(run.outputs):
-        value = run.outputs[key]
+        value = SECRET if key in run.secret_outputs else _plain(run.outputs[key])
         if isinstance(value, list | dict):
-            out.append(f"  {key}: " + json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n  "))
+            text = json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n  ")
+            out.append(f"  {key}: " + text)
         else:
-            out.append(f"  {key}: {value}")
+            out.append(_mark(f"  {key}: {_scalar(value)}", run.placeholders))
     return "\n".join(out) + "\n"
 
 

@@ -7,6 +7,7 @@ Properties use the engine's camelCase names, as policy packs receive them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +16,12 @@ from typing import Any
 
 ATLAS_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
 ATLAS_SID_PREFIX = "AtlasEncryptionAtRestKms"
+KEY_POLICY_ATLAS_SID = "AtlasRoleUsesKey"
+# Written out here, not imported: the pack runs from its own folder (see core/ips.py NON_PUBLIC).
+NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+WIDEST_PREFIX = {4: 16, 6: 48}
 KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 MANAGED_BY = ("atlas-kms:managed-by", "atlas-kms")
 
@@ -111,6 +118,33 @@ def encryption_uses_full_key_arn(resource_type: str, props: Mapping[str, Any]) -
     return []
 
 
+def source_ips_are_atlas_like(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No private, loopback, link-local, multicast or shared range, and nothing wider than /16 (/48):
+    such an entry can never be Atlas's address and, when wide, voids the condition (0.0.0.0/0)."""
+    field = {"aws:iam/policy:Policy": "policy", "aws:iam/rolePolicy:RolePolicy": "policy",
+             "aws:kms/key:Key": "policy", "aws:kms/keyPolicy:KeyPolicy": "policy"}.get(resource_type)
+    doc = _doc(props.get(field)) if field else None
+    if doc is None:
+        return []
+    problems = []
+    for stmt in _statements(doc):
+        sid = str(stmt.get("Sid", ""))
+        if not (sid.startswith(ATLAS_SID_PREFIX) or sid == KEY_POLICY_ATLAS_SID):
+            continue
+        for entry in _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp")):
+            try:
+                net = ipaddress.ip_network(str(entry), strict=False)
+            except ValueError:
+                problems.append(f"{sid}: {entry!r} is not an IP address or CIDR")
+                continue
+            special = next((n for n in NON_PUBLIC if n.version == net.version and net.subnet_of(n)), None)  # type: ignore[arg-type]
+            if special is not None:
+                problems.append(f"{sid}: {entry} lies in the non-public range {special}; Atlas never calls KMS from it")
+            elif net.prefixlen < WIDEST_PREFIX[net.version]:
+                problems.append(f"{sid}: {entry} is wider than /{WIDEST_PREFIX[net.version]} and all but removes the source-IP condition")
+    return problems
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -123,4 +157,6 @@ RULES: tuple[Rule, ...] = (
     Rule("atlas-kms-role-policy-least-privilege", "Atlas's KMS statements allow three actions on one key from Atlas's IPs.", atlas_role_policy_least_privilege),
     Rule("atlas-kms-trust-policy", "The Atlas role trusts one principal and requires the external id.", atlas_trust_policy),
     Rule("atlas-kms-full-key-arn", "Atlas is given the key's full ARN.", encryption_uses_full_key_arn),
+    Rule("atlas-kms-source-ip-sanity", "Atlas's IP conditions hold only public ranges no wider than /16 (IPv6 /48).",
+         source_ips_are_atlas_like),
 )

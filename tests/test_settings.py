@@ -109,6 +109,18 @@ def test_key_region_defaults_to_the_key_arn_and_must_agree_with_key_region() -> 
         ({"atlas-kms:keyAccount": {"assumeRoleArn": ASSUME, "region": "us-east-1"}, "atlas-kms:keyRegion": "eu-west-2"}, {}, "atlas-kms:keyAccount.region: region 'us-east-1' disagrees", ""),
         ({"atlas-kms:keyAccount": {"assumeRoleArn": ASSUME, "colour": "blue"}}, {}, "atlas-kms:keyAccount.colour: unknown setting", "assumeRoleArn"),
         ({"atlas-kms:keyAccount": "arn:aws:iam::444455556666:role/x"}, {}, "atlas-kms:keyAccount: expected an object", ""),
+        # Newcomer findings: each message names what the user wrote and how to fix it.
+        ({"atlas-kms:projectId": 123456789012345678901234}, {}, "atlas-kms:projectId: YAML read", 'quote the id'),
+        ({"atlas-kms:sourceIps": {"controlPlane": "oracle"}}, {}, "atlas-kms:sourceIps.controlPlane: 'oracle' is neither", '"all"'),
+        ({"atlas-kms:sourceIps": {"controlPlane": "aws"}}, {}, "atlas-kms:sourceIps.controlPlane: 'aws' is not", "like [aws]"),
+        ({"atlas-kms:sourceIps": ""}, {}, "atlas-kms:sourceIps: is set but empty", "pulumi config rm"),
+        ({"atlas-kms:sourceIps": {"clusters": ["orders", "orders"]}}, {}, "atlas-kms:sourceIps.clusters:", "lists a cluster twice"),
+        ({"atlas-kms:keyArn": FOREIGN_KEY, "atlas-kms:keyAccount": {"externalId": "atlas-kms-prod"}}, {}, "atlas-kms:keyAccount.externalId: only used with", "assumeRoleArn"),
+        ({"atlas-kms:keyAccount": {"assumeRoleArn": ASSUME, "externalId": "x"}}, {}, "atlas-kms:keyAccount.externalId: 2 to 1224", ""),
+        ({"atlas-kms:enabledForSearchNodes": "sometimes"}, {}, "atlas-kms:enabledForSearchNodes: expected true or false", ""),
+        # Atlas's own region enum decides, not the shape of the name.
+        ({"atlas-kms:keyRegion": "eu-south-3"}, {}, "atlas-kms:keyRegion: the key's region 'eu-south-3' is not a region Atlas accepts", ""),
+        ({"atlas-kms:keyArn": SAME_KEY.replace("eu-west-2", "us-gov-west-1").replace("arn:aws:", "arn:aws-us-gov:")}, {}, "atlas-kms:keyArn: partition 'aws-us-gov'", ""),
     ],
 )
 def test_each_bad_value_is_reported_with_its_key_and_the_fix(extra, kwargs, starts: str, mentions: str) -> None:
@@ -121,3 +133,109 @@ def test_all_problems_are_reported_at_once() -> None:
     assert [p.split(":")[1] for p in found] == ["typo", "projectId", "keyRegion"]
     with pytest.raises(SettingsError, match="nothing was changed"):
         parse({"atlas-kms:projectId": "x"})
+
+
+def test_include_future_stays_on_when_source_ips_is_set_without_it() -> None:
+    assert parse({"atlas-kms:sourceIps": {"clusters": ["orders"]}}).selection.include_future is True
+    assert parse({"atlas-kms:sourceIps": {"includeFuture": False}}).selection.include_future is False
+
+
+def test_the_alias_name_is_sanitised_from_the_stack_name() -> None:
+    s = parse_settings({"atlas-kms:projectId": PROJECT}, stack="prod.eu west", aws_region="eu-west-2",
+                       role_account=ROLE_ACCOUNT, role_partition="aws")
+    assert s.key_alias == f"alias/atlas-kms/{PROJECT}/prod-eu-west"
+
+
+def test_the_key_region_converts_to_atlas_names_through_atlas_table() -> None:
+    assert parse({"atlas-kms:keyRegion": "ap-southeast-7"}).atlas_region == "AP_SOUTHEAST_7"
+    assert parse({"atlas-kms:keyRegion": "mx-central-1"}).atlas_region == "MX_CENTRAL_1"
+
+
+def test_search_nodes_are_encrypted_unless_turned_off() -> None:
+    assert parse().enabled_for_search_nodes is True
+    assert parse({"atlas-kms:enabledForSearchNodes": "false"}).enabled_for_search_nodes is False
+
+
+# Partitions: Atlas's principal, the role and the key must share one ----------------------------
+
+
+def gov(extra: dict[str, Any] | None = None, *, region: str = "us-gov-west-1", partition: str | None = "aws-us-gov",
+        atlas_gov: Any = "true") -> Any:
+    config = {"atlas-kms:projectId": PROJECT, **(extra or {})}
+    return parse_settings(config, stack="prod", aws_region=region, role_account=ROLE_ACCOUNT,
+                          role_partition=partition, atlas_gov=atlas_gov)
+
+
+def test_atlas_for_government_works_with_a_govcloud_role_and_key() -> None:
+    s = gov()
+    assert s.atlas_gov is True and s.partition == "aws-us-gov" and s.atlas_region == "US_GOV_WEST_1"
+
+
+def test_commercial_atlas_with_a_govcloud_role_names_the_gov_setting_and_the_partition() -> None:
+    with pytest.raises(SettingsError) as err:
+        gov(atlas_gov=None)
+    [problem] = err.value.problems
+    assert problem.startswith("mongodbatlas:isMongodbgovCloud: commercial Atlas")
+    assert "'aws-us-gov'" in problem and "set mongodbatlas:isMongodbgovCloud: true" in problem
+
+
+def test_atlas_for_government_with_a_commercial_role_names_the_gov_setting_and_the_partition() -> None:
+    with pytest.raises(SettingsError) as err:
+        gov(region="eu-west-2", partition="aws")
+    [problem] = err.value.problems
+    assert problem.startswith("mongodbatlas:isMongodbgovCloud: true means Atlas for Government")
+    assert "'aws-us-gov'" in problem and "role is in 'aws'" in problem
+
+
+def test_without_credentials_the_partition_follows_aws_region_and_the_error_says_so() -> None:
+    with pytest.raises(SettingsError) as err:
+        parse_settings({"atlas-kms:projectId": PROJECT}, stack="prod", aws_region="us-gov-east-1")
+    assert any("aws:region 'us-gov-east-1'" in p for p in err.value.problems), err.value.problems
+
+
+def test_a_gov_only_region_on_commercial_atlas_blames_the_setting_that_named_it() -> None:
+    found = problems({"atlas-kms:keyRegion": "us-gov-west-1"})
+    assert found == ["atlas-kms:keyRegion: region 'us-gov-west-1' is in partition 'aws-us-gov', the role in 'aws'; pick a region of the role's partition"]
+
+
+def test_a_region_error_never_blames_key_region_when_it_was_not_set() -> None:
+    found = problems({}, region="cn-north-1")
+    assert not any(p.startswith("atlas-kms:keyRegion") for p in found), found
+    assert any(p.startswith("aws:region: region 'cn-north-1'") for p in found), found
+
+
+# Source addresses that can never be Atlas's --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("0.0.0.0/0", "wider than /16"),
+        ("0.0.0.0/1", "wider than /16"),
+        ("128.0.0.0/1", "wider than /16"),
+        ("::/0", "wider than /48"),
+        ("2600::/12", "wider than /48"),
+        ("10.1.0.0/16", "private range 10.0.0.0/8"),
+        ("172.20.1.5", "private range 172.16.0.0/12"),
+        ("192.168.0.10/32", "private range 192.168.0.0/16"),
+        ("100.64.3.4", "shared address space"),
+        ("127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("224.0.0.251", "multicast"),
+        ("fe80::1", "link-local"),
+        ("fd00::1", "unique local"),
+        ("ff02::1", "multicast"),
+    ],
+)
+def test_extra_cidrs_refuse_ranges_atlas_never_calls_from(entry: str, says: str) -> None:
+    [problem] = problems({"atlas-kms:sourceIps": {"extraCidrs": [entry]}})
+    assert problem.startswith("atlas-kms:sourceIps.extraCidrs[0]: ") and says in problem, problem
+
+
+def test_a_wide_extra_range_needs_the_explicit_setting_and_a_private_one_is_never_allowed() -> None:
+    wide = {"extraCidrs": ["128.0.0.0/1"]}
+    [problem] = problems({"atlas-kms:sourceIps": wide})
+    assert "set atlas-kms:sourceIps.allowWideCidrs: true" in problem
+    s = parse({"atlas-kms:sourceIps": {**wide, "allowWideCidrs": True}})
+    assert s.selection.allow_wide is True and s.selection.extra_cidrs == ("128.0.0.0/1",)
+    assert problems({"atlas-kms:sourceIps": {"extraCidrs": ["10.0.0.0/8"], "allowWideCidrs": True}})

@@ -42,7 +42,7 @@ def test_live_cidrs_read_only_our_statements_and_accept_a_single_string() -> Non
 
 
 def test_an_unchanged_world_split_over_several_parts_is_not_drift() -> None:
-    clusters = [ClusterAddresses(f"c{i}", (f"10.0.{i}.1", f"10.0.{i}.3", f"10.0.{i}.5")) for i in range(200)]
+    clusters = [ClusterAddresses(f"c{i}", (f"13.0.{i}.1", f"13.0.{i}.3", f"13.0.{i}.5")) for i in range(200)]
     found = build_address_set({"aws": {"us-east-1": ["3.92.113.229/32"]}}, clusters, SourceSelection())
     docs = plan_policies(found.cidrs, kind="managed", enforce_ip=True, manage_key_policy=False).role_documents(KEY)
     assert len(docs) > 1

@@ -106,3 +106,27 @@ def test_the_pack_wires_every_rule_as_a_mandatory_resource_validation(monkeypatc
     args = pulumi_policy.ResourceValidationArgs("aws:kms/key:Key", {"enableKeyRotation": False, "deletionWindowInDays": 30}, None, None, None, None, None, None)  # type: ignore[arg-type]
     policies[0].validate(args, lambda message, urn: violations.append(message))
     assert violations == ["KMS key rotation must be enabled (enableKeyRotation: true)"]
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "expected"),
+    [
+        (["0.0.0.0/0"], "wider than /16"),
+        (["192.0.2.0/24", "0.0.0.0/1"], "wider than /16"),
+        (["::/0"], "wider than /48"),
+        (["10.0.0.0/24"], "non-public range 10.0.0.0/8"),
+        (["100.64.0.1/32"], "non-public range 100.64.0.0/10"),
+        (["fe80::1/128"], "non-public range fe80::/10"),
+        (["not-an-address"], "not an IP address"),
+    ],
+)
+def test_the_source_ip_rule_refuses_ranges_atlas_never_calls_from(cidrs: list[str], expected: str) -> None:
+    from policy_pack.rules import source_ips_are_atlas_like
+
+    found = source_ips_are_atlas_like("aws:iam/policy:Policy", policy(Condition={"IpAddress": {"aws:SourceIp": cidrs}}))
+    assert len(found) == 1 and expected in found[0], found
+    key_policy = {"policy": json.dumps({"Statement": [{"Sid": "AtlasRoleUsesKey", "Effect": "Allow", "Resource": "*",
+                                                       "Condition": {"IpAddress": {"aws:SourceIp": cidrs}}}]})}
+    assert source_ips_are_atlas_like("aws:kms/keyPolicy:KeyPolicy", key_policy) == [
+        found[0].replace("AtlasEncryptionAtRestKms", "AtlasRoleUsesKey")]
+    assert source_ips_are_atlas_like("aws:iam/policy:Policy", policy()) == []

@@ -23,6 +23,12 @@ from tests.address_math import covered
 KEY = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
+def _public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    special = ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+               "192.168.0.0/16", "224.0.0.0/3")
+    return net.version == 6 or not any(net.overlaps(ipaddress.ip_network(s)) for s in special)
+
+
 @st.composite
 def address_sets(draw: st.DrawFn) -> list[str]:
     """IPv4 and IPv6, bare addresses and CIDRs, nested, adjacent and duplicated entries.
@@ -36,7 +42,8 @@ def address_sets(draw: st.DrawFn) -> list[str]:
     base: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for _ in range(size):
         if rnd.random() < v6_share:
-            base.append(ipaddress.ip_network((rnd.getrandbits(128), rnd.randint(48, 128)), strict=False))
+            # Global unicast (2000::/3): Atlas calls from public addresses only.
+            base.append(ipaddress.ip_network(((1 << 125) | rnd.getrandbits(125), rnd.randint(48, 128)), strict=False))
         else:
             base.append(ipaddress.ip_network((rnd.getrandbits(32), rnd.choice([20, 24, 28, 30, 31, 32, 32, 32])), strict=False))
     extra: list[Any] = []
@@ -45,6 +52,8 @@ def address_sets(draw: st.DrawFn) -> list[str]:
             extra.append(next(net.subnets()))  # nested
         if int(net.broadcast_address) + 1 < 2 ** net.max_prefixlen:
             extra.append(ipaddress.ip_network((int(net.broadcast_address) + 1, net.prefixlen), strict=False))  # adjacent
+    # Only public ranges: the program refuses private, reserved and multicast answers outright.
+    base, extra = [n for n in base if _public(n)], [n for n in extra if _public(n)]
     entries = [str(n.network_address) if n.prefixlen == n.max_prefixlen and rnd.random() < 0.5 else str(n) for n in base + extra]
     entries += rnd.sample(entries, len(entries) // 3)  # duplicates
     rnd.shuffle(entries)

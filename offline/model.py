@@ -1,0 +1,331 @@
+"""What the real providers and Atlas do, modelled for the mock runtime: the one place for it.
+
+The mock runtime accepts anything and returns whatever the mocks say, so a mock that echoes its
+inputs proves only that the program agrees with itself. `ProviderModel` answers the way the real
+pulumi-aws 7 and pulumi-mongodbatlas 4 providers (bridged from the Terraform providers) and Atlas do.
+Every behaviour below names its source; each has a test that fails when it is removed
+(tests/test_offline_model.py).
+
+- Secrets: `aws_kms_config` of `EncryptionAtRest` comes back secret (the key ARN, access key id
+  and secret key inside are `Sensitive` in the provider schema; the bridge marks sensitive values
+  secret, and in Python one secret inside an object makes the whole Output secret).
+  pulumi-mongodbatlas sdk/dotnet/Inputs/EncryptionAtRestAwsKmsConfigArgs.cs.
+- Normalisation on read: `aws.kms.KeyPolicy` stores the bare key id in `keyId`, whatever was sent
+  (terraform-provider-aws internal/service/kms/key_policy.go; issues #31297, #46432).
+- Defaults the provider sends: `EncryptionAtRest.enabledForSearchNodes` is `false` when omitted
+  (terraform-provider-mongodbatlas internal/service/encryptionatrest/resource.go).
+- Atlas's answers: its AWS principal is in `aws` for commercial Atlas and in `aws-us-gov` for Atlas
+  for Government; `valid` is Atlas's own verdict and can be false; a region outside Atlas's enum is
+  refused (400 INVALID_ENUM_VALUE); an alert configuration with an event type Atlas does not know is
+  refused (400 INVALID_EVENT_TYPE_FOR_ALERT).
+- Failures Atlas really returns: it assumes the role the moment the authorization is created, and a
+  role IAM has not propagated yet cannot be assumed (CANNOT_ASSUME_ROLE; the provider retries only
+  briefly; terraform-provider-mongodbatlas issue #409). Modelled: the authorization fails unless it
+  waits on a `time.Sleep` of at least MIN_PROPAGATION_SECONDS armed by that role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pulumi.runtime import rpc
+
+from core.atlas_regions import ATLAS_AWS_REGIONS
+
+# Types, as the engine names them.
+KEY = "aws:kms/key:Key"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+ROLE = "aws:iam/role:Role"
+POLICY = "aws:iam/policy:Policy"
+AWS_PROVIDER = "pulumi:providers:aws"
+SLEEP = "time:index/sleep:Sleep"
+SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
+AUTH = "mongodbatlas:index/cloudProviderAccessAuthorization:CloudProviderAccessAuthorization"
+EAR = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
+ALERT = "mongodbatlas:index/alertConfiguration:AlertConfiguration"
+
+# Atlas's AWS principal, per Atlas. The commercial account is the one Atlas's docs and the
+# cloudProviderAccess API show; Atlas for Government's account number is not in our sources, so the
+# model fixes only what matters here, its partition, and marks the number as a placeholder.
+ATLAS_PRINCIPALS = {
+    False: "arn:aws:iam::536727724300:root",
+    True: "arn:aws-us-gov:iam::000000000000:root",
+}
+# IAM propagation commonly takes 10-30 s (provider-facts.md); a shorter wait is modelled as none.
+MIN_PROPAGATION_SECONDS = 10
+# Event types Atlas accepts for project alerts that matter here (Atlas Admin API v2 spec enums).
+ATLAS_EVENT_TYPES = frozenset({
+    "ENCRYPTION_AT_REST_KMS_NETWORK_ACCESS_DENIED",
+    "ENCRYPTION_AT_REST_CONFIG_NO_LONGER_VALID",
+    "AWS_ENCRYPTION_KEY_INVALID",
+    "AWS_ENCRYPTION_KEY_NEEDS_ROTATION",
+    "ENCRYPTION_AT_REST_KMS_NETWORK_ACCESS_RESTORED",
+    "AWS_ENCRYPTION_KEY_VALID",
+})
+# Notification types of mongodbatlas.AlertConfiguration (provider docs, `notification.type_name`).
+ATLAS_NOTIFICATION_TYPES = frozenset({"EMAIL", "WEBHOOK", "GROUP", "ORG", "USER", "TEAM", "SMS", "SLACK",
+                                      "PAGER_DUTY", "OPS_GENIE", "VICTOR_OPS", "DATADOG", "MICROSOFT_TEAMS"})
+
+# What the provider marks secret in a resource's state (seen from Python: the whole object).
+SECRET_STATE = {EAR: ("awsKmsConfig",)}
+# Fields `Sensitive` in the provider schema: the engine holds them as secrets in inputs too, so
+# `pulumi preview` prints them as [secret].
+SENSITIVE_INPUTS = {EAR: {"awsKmsConfig": ("customerMasterKeyId", "accessKeyId", "secretAccessKey")}}
+
+
+class ProviderError(Exception):
+    """An error the real provider or Atlas returns; the registration fails with it."""
+
+
+def secret(value: Any) -> dict[str, Any]:
+    """A value as the engine carries a secret."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def reveal(value: Any) -> Any:
+    """The plain value, with every secret wrapper removed (to compare, never to show)."""
+    if is_secret(value):
+        return reveal(value["value"])
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def as_engine_holds(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs with the schema's sensitive fields marked secret, as the engine shows them."""
+    out = dict(inputs)
+    for key, fields in SENSITIVE_INPUTS.get(typ, {}).items():
+        value = out.get(key)
+        if isinstance(value, dict) and not is_secret(value):
+            out[key] = {k: secret(v) if k in fields and not is_secret(v) else v for k, v in value.items()}
+    return out
+
+
+def contains_secret(value: Any) -> bool:
+    if is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+def _stable_id(*parts: str, length: int = 24) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _seconds(duration: Any) -> float:
+    """A Go duration as the time provider takes it ("30s", "1m30s")."""
+    total, found = 0.0, False
+    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", str(duration or "")):
+        total += float(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+        found = True
+    return total if found else 0.0
+
+
+@dataclass
+class Seen:
+    """A resource the model has answered for, with the dependencies the engine received."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    dependencies: list[str]
+    urn: str = ""
+
+
+@dataclass
+class ProviderModel:
+    """Answers resource registrations as the providers would, and remembers them."""
+
+    partition: str = "aws"
+    atlas_gov: bool = False
+    # Atlas's verdict on the key (aws_kms_config.valid): it checks on change and every 15 minutes.
+    key_valid: bool = True
+    # What a previous run left in the state, by (type, name): an existing resource keeps its id and
+    # computed outputs, as the engine would pass them on an update.
+    stored: Mapping[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    # Every id and ARN the model made up, so that a preview can mark them as placeholders.
+    placeholders: set[str] = field(default_factory=set)
+    provider_accounts: dict[str, str] = field(default_factory=dict)
+
+    def _made_up(self, *values: str) -> None:
+        self.placeholders.update(values)
+
+    def create(self, typ: str, name: str, inputs: dict[str, Any], account: str,
+               dependencies: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        plain = reveal(inputs)
+        handler = self._HANDLERS.get(typ)
+        if (typ, name) in self.stored:
+            id_, old = self.stored[(typ, name)]
+            state = {**old, **inputs}
+            id_, state = id_, self._normalise(typ, state, plain)
+        elif handler is not None:
+            id_, state = handler(self, name, inputs, plain, account, dependencies, urn_of)
+        else:
+            id_, state = f"{name}-id", dict(inputs)
+            self._made_up(id_)
+        self.seen.append(Seen(typ, name, dict(inputs), state, list(dependencies)))
+        return id_, state
+
+    # Normalisations and defaults: applied on create and on every read of an existing resource.
+    def _normalise(self, typ: str, state: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
+        state = dict(state)
+        if typ == KEY_POLICY:
+            key_id = str(plain.get("keyId", ""))
+            state["keyId"] = key_id.rsplit("key/", 1)[-1] if ":key/" in key_id else key_id
+        if typ == EAR:
+            state.setdefault("enabledForSearchNodes", False)
+            kms = reveal(state.get("awsKmsConfig") or {})
+            state["awsKmsConfig"] = secret({**kms, "valid": self.key_valid and bool(kms.get("enabled"))})
+        for key in SECRET_STATE.get(typ, ()):
+            if key in state and not is_secret(state[key]):
+                state[key] = secret(state[key])
+        return state
+
+    def _provider(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                  deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        roles = plain.get("assumeRoles") or []
+        if isinstance(roles, str):  # provider inputs reach the engine JSON-encoded
+            roles = json.loads(roles)
+        if roles:
+            self.provider_accounts[name] = roles[0]["roleArn"].split(":")[4]
+        id_ = str(uuid.UUID(_stable_id(name, "provider", length=32)))
+        self._made_up(id_)
+        return id_, dict(inputs)
+
+    def _key(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+             deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        key_id = str(uuid.UUID(_stable_id(name, "key", length=32)))
+        arn = f"arn:{self.partition}:kms:{plain.get('region', 'us-east-1')}:{account}:key/{key_id}"
+        self._made_up(key_id, arn)
+        return key_id, {**inputs, "arn": arn, "keyId": key_id}
+
+    def _key_policy(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                    deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        state = self._normalise(KEY_POLICY, dict(inputs), plain)
+        return state["keyId"], state
+
+    def _role(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+              deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        role_name = f"{name}-{_stable_id(name, length=7)}"
+        arn = f"arn:{self.partition}:iam::{account}:role/{role_name}"
+        unique = "AROA" + _stable_id(name, length=17).upper()
+        self._made_up(role_name, arn, unique)
+        return role_name, {**inputs, "name": role_name, "arn": arn, "uniqueId": unique}
+
+    def _policy(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        policy_name = f"{name}-{_stable_id(name, length=7)}"
+        arn = f"arn:{self.partition}:iam::{account}:policy/{policy_name}"
+        self._made_up(policy_name, arn)
+        return arn, {**inputs, "name": policy_name, "arn": arn}
+
+    def _sleep(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+               deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        id_ = "2026-11-28T00:00:00Z"  # the time provider's id is the creation timestamp
+        self._made_up(id_)
+        return id_, dict(inputs)
+
+    def _setup(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+               deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        role_id = _stable_id(name, "atlas-role")
+        external_id = str(uuid.UUID(_stable_id(name, "external-id", length=32)))
+        self._made_up(role_id, external_id)
+        return role_id, {**inputs, "roleId": role_id, "awsConfigs": [{
+            "atlasAwsAccountArn": ATLAS_PRINCIPALS[self.atlas_gov],
+            "atlasAssumedRoleExternalId": external_id,
+        }]}
+
+    def _authorization(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                       deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        role_arn = str((plain.get("aws") or {}).get("iamAssumedRoleArn", ""))
+        role = next((s for s in self.seen if s.type == ROLE and s.state.get("arn") == role_arn), None)
+        waited = [
+            s for s in filter(None, map(urn_of, deps))
+            if s.type == SLEEP and _seconds(reveal(s.inputs).get("createDuration")) >= MIN_PROPAGATION_SECONDS
+            and role is not None and str(role.state.get("uniqueId")) in json.dumps(reveal(s.inputs).get("triggers"))
+        ]
+        if role is not None and not waited:
+            raise ProviderError(
+                f"error creating MongoDB Cloud Provider Access: CANNOT_ASSUME_ROLE: Atlas cannot assume the role "
+                f"{role_arn}: it was created moments ago and IAM has not propagated it (nothing waited for it)"
+            )
+        id_ = _stable_id(name, "auth")
+        self._made_up(id_)
+        return id_, {**inputs, "authorizedDate": "2026-11-28T00:00:00Z"}
+
+    def _encryption(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                    deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        region = str((plain.get("awsKmsConfig") or {}).get("region", ""))
+        if region not in ATLAS_AWS_REGIONS.values():
+            raise ProviderError(f"error updating encryption at rest: 400 INVALID_ENUM_VALUE: region {region!r}")
+        return str(plain.get("projectId", name)), self._normalise(EAR, dict(inputs), plain)
+
+    def _alert(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+               deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        event = plain.get("eventType")
+        if event not in ATLAS_EVENT_TYPES:
+            raise ProviderError(f"error creating alert configuration: 400 INVALID_EVENT_TYPE_FOR_ALERT: {event!r}")
+        for n in plain.get("notifications") or []:
+            if n.get("typeName") not in ATLAS_NOTIFICATION_TYPES:
+                raise ProviderError(f"error creating alert configuration: 400 INVALID_NOTIFICATION_TYPE: {n.get('typeName')!r}")
+        id_ = _stable_id(name, "alert")
+        self._made_up(id_)
+        return id_, {**inputs, "alertConfigurationId": id_}
+
+    _HANDLERS: ClassVar[dict[str, Callable[..., tuple[str, dict[str, Any]]]]] = {
+        AWS_PROVIDER: _provider,
+        KEY: _key,
+        KEY_POLICY: _key_policy,
+        ROLE: _role,
+        POLICY: _policy,
+        SLEEP: _sleep,
+        SETUP: _setup,
+        AUTH: _authorization,
+        EAR: _encryption,
+        ALERT: _alert,
+    }
+
+
+def _differs(new: Any, old: Any) -> bool:
+    """Inputs against stored state: a nested field the provider computes (`valid`) and the program
+    does not set is no change; anything the program sets must equal what is stored."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        return any(_differs(v, old.get(k)) for k, v in new.items())
+    if isinstance(new, list) and isinstance(old, list):
+        return len(new) != len(old) or any(_differs(a, b) for a, b in zip(new, old, strict=True))
+    return bool(new != old)
+
+
+def changes(previous: Mapping[tuple[str, str], tuple[str, dict[str, Any]]],
+            registrations: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """What `pulumi preview` would show against a stored state: the bridged providers diff the new
+    inputs against the stored (normalised) state, property by property; secrets compare by value."""
+    out: list[str] = []
+    current = {(t, n) for t, n, _ in registrations}
+    for typ, name, inputs in registrations:
+        if (typ, name) not in previous:
+            out.append(f"+ {typ} {name}: create")
+            continue
+        _, state = previous[(typ, name)]
+        for key in sorted(inputs):
+            if _differs(reveal(inputs[key]), reveal(state.get(key))):
+                out.append(f"~ {typ} {name}: {key} {reveal(state.get(key))!r} => {reveal(inputs[key])!r}")
+    out += [f"- {t} {n}: delete" for t, n in sorted(previous) if (t, n) not in current]
+    return out
