@@ -41,6 +41,16 @@ KEY_DELETION_WINDOW_DAYS = 30
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
 ROLE_PROPAGATION_WAIT = "30s"
 
+# Atlas's own alarms when it cannot use the key, so that a blocked key is known within minutes even
+# where no drift job runs (Atlas Admin API v2 alert event types; Atlas checks the key every 15 minutes).
+# https://www.mongodb.com/docs/atlas/reference/alert-resolutions/encryption-key-alerts/
+ALERT_EVENTS = (
+    "ENCRYPTION_AT_REST_KMS_NETWORK_ACCESS_DENIED",
+    "ENCRYPTION_AT_REST_CONFIG_NO_LONGER_VALID",
+    "AWS_ENCRYPTION_KEY_INVALID",
+)
+ALERT_INTERVAL_MIN = 60
+
 
 @dataclass
 class AtlasKmsEncryptionArgs:
@@ -241,6 +251,9 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 resource=self,
             )
 
+        if s.alerts.enabled:
+            self._alerts(name, s)
+
         self.key_arn = key_arn
         self.role_arn = role.arn
         self.atlas_role_id = setup.role_id
@@ -274,6 +287,29 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         except (AddressError, PolicySizeError) as exc:
             raise pulumi.RunError(f"atlas-kms: {exc}") from exc
         return addresses, plan
+
+    def _alerts(self, name: str, s: Settings) -> None:
+        notifications: list[mongodbatlas.AlertConfigurationNotificationArgs] = []
+        if s.alerts.roles:
+            notifications.append(mongodbatlas.AlertConfigurationNotificationArgs(
+                type_name="GROUP", roles=list(s.alerts.roles), email_enabled=True, interval_min=ALERT_INTERVAL_MIN,
+                delay_min=0))
+        for address in s.alerts.emails:
+            notifications.append(mongodbatlas.AlertConfigurationNotificationArgs(
+                type_name="EMAIL", email_address=address, interval_min=ALERT_INTERVAL_MIN, delay_min=0))
+        if s.alerts.webhook_url:
+            notifications.append(mongodbatlas.AlertConfigurationNotificationArgs(
+                type_name="WEBHOOK", webhook_url=pulumi.Output.secret(s.alerts.webhook_url),
+                interval_min=ALERT_INTERVAL_MIN, delay_min=0))
+        for event in ALERT_EVENTS:
+            mongodbatlas.AlertConfiguration(
+                f"{name}-alert-{event.lower().replace('_', '-')}",
+                project_id=s.project_id,
+                event_type=event,
+                enabled=True,
+                notifications=notifications,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     @staticmethod
     def _key_account_id(s: Settings) -> str:

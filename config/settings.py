@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
@@ -33,7 +33,14 @@ from core.ips import CLOUDS, AddressError, SourceSelection, check_source, to_net
 NAMESPACE = "atlas-kms"
 PROGRAM = "atlas-kms"
 
-KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes")
+KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts")
+ALERTS_KEYS = ("enabled", "emails", "roles", "webhookUrl")
+# Atlas project roles an alert can notify (Atlas Admin API v2, notifications[].roles).
+PROJECT_ROLES = ("GROUP_OWNER", "GROUP_BACKUP_MANAGER", "GROUP_CLUSTER_MANAGER", "GROUP_DATA_ACCESS_ADMIN",
+                 "GROUP_DATA_ACCESS_READ_ONLY", "GROUP_DATA_ACCESS_READ_WRITE", "GROUP_DATABASE_ACCESS_ADMIN",
+                 "GROUP_OBSERVABILITY_VIEWER", "GROUP_READ_ONLY", "GROUP_SEARCH_INDEX_EDITOR",
+                 "GROUP_STREAM_PROCESSING_OWNER")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 KEY_ACCOUNT_KEYS = ("assumeRoleArn", "profile", "region", "externalId", "manageKeyPolicy", "keyPolicyGranted")
 SOURCE_IPS_KEYS = ("controlPlane", "clusters", "includeFuture", "extraCidrs", "allowWideCidrs", "enforce")
 # The mongodbatlas provider's setting that selects Atlas for Government; read here to check partitions.
@@ -84,6 +91,17 @@ class KeyAccount:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Atlas's own alarms on the key (`alerts` stack setting): who hears when Atlas cannot use it."""
+
+    enabled: bool = True
+    emails: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ("GROUP_OWNER",)
+    # Kept out of repr and logs: a webhook URL often embeds its own credential.
+    webhook_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     project_id: str
     stack: str
@@ -100,6 +118,7 @@ class Settings:
     # Encrypt Atlas Search nodes with the key too. The provider sends `false` when this is omitted,
     # which leaves search indexes without the customer key (and turns it off if enabled by hand).
     enabled_for_search_nodes: bool = True
+    alerts: Alerts = field(default_factory=Alerts)
 
     @property
     def mode(self) -> Mode:
@@ -263,6 +282,42 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
     return SourceSelection(control_plane, clusters, include_future, extra, allow_wide), enforce
 
 
+def _parse_alerts(raw: Any, problems: list[str]) -> Alerts:
+    key = f"{NAMESPACE}:alerts"
+    if raw is None:
+        return Alerts()
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key}: expected an object like {{\"emails\": [\"dba@example.com\"]}}, got {raw!r}")
+        return Alerts()
+    _unknown(raw, ALERTS_KEYS, key, problems)
+    enabled = _bool(raw.get("enabled"), f"{key}.enabled", True, problems)
+    emails: tuple[str, ...] = ()
+    if raw.get("emails") is not None:
+        found = _str_list(raw["emails"], f"{key}.emails", problems) or []
+        bad = [e for e in found if not _EMAIL.fullmatch(e)]
+        if bad:
+            problems.append(f"{key}.emails: {bad} are not e-mail addresses")
+        emails = tuple(found)
+    roles: tuple[str, ...] | None = None
+    if raw.get("roles") is not None:
+        found = _str_list(raw["roles"], f"{key}.roles", problems) or []
+        bad = [r for r in found if r not in PROJECT_ROLES]
+        if bad:
+            problems.append(f"{key}.roles: {bad} are not Atlas project roles; use some of {', '.join(PROJECT_ROLES)}")
+        roles = tuple(found)
+    webhook = raw.get("webhookUrl")
+    if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith("https://")):
+        problems.append(f"{key}.webhookUrl: expected an https:// URL; set it as a secret: "
+                        f"pulumi config set --secret --path '{key}.webhookUrl' https://...")
+        webhook = None
+    if roles is None:
+        # Default: the project owners hear it, unless the stack names other recipients.
+        roles = () if (emails or webhook) else ("GROUP_OWNER",)
+    if enabled and not (emails or roles or webhook):
+        problems.append(f"{key}: no recipient; give emails, roles or webhookUrl, or set {key}.enabled: false")
+    return Alerts(enabled=enabled, emails=emails, roles=roles, webhook_url=webhook)
+
+
 def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
     key = f"{NAMESPACE}:keyAccount"
     if raw is None:
@@ -355,6 +410,7 @@ def parse_settings(
     key_account = _parse_key_account(_decode(raw.get("keyAccount"), f"{NAMESPACE}:keyAccount", problems), problems)
     selection, enforce_ip = _parse_source_ips(_decode(raw.get("sourceIps"), f"{NAMESPACE}:sourceIps", problems), problems)
 
+    alerts = _parse_alerts(_decode(raw.get("alerts"), f"{NAMESPACE}:alerts", problems), problems)
     search_nodes = _bool(_decode(raw.get("enabledForSearchNodes"), f"{NAMESPACE}:enabledForSearchNodes", problems),
                          f"{NAMESPACE}:enabledForSearchNodes", True, problems)
     gov = _bool(_decode(atlas_gov, ATLAS_GOV_SETTING, problems), ATLAS_GOV_SETTING, False, problems)
@@ -434,4 +490,5 @@ def parse_settings(
         enforce_ip=enforce_ip,
         atlas_gov=gov,
         enabled_for_search_nodes=search_nodes,
+        alerts=alerts,
     )

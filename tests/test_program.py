@@ -31,6 +31,7 @@ SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
 AUTH = "mongodbatlas:index/cloudProviderAccessAuthorization:CloudProviderAccessAuthorization"
 EAR = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
 SLEEP = "time:index/sleep:Sleep"
+ALERT = "mongodbatlas:index/alertConfiguration:AlertConfiguration"
 ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
 
 
@@ -60,7 +61,7 @@ def test_every_child_is_parented_to_the_component_and_named_from_it() -> None:
     r = run("same-account")
     component = r.one(COMPONENT)
     children = [reg for reg in r.registrations if reg is not component]
-    assert {reg.type for reg in children} == {SETUP, ROLE, KEY, ALIAS, POLICY, ATTACH, AUTH, EAR, SLEEP}
+    assert {reg.type for reg in children} == {SETUP, ROLE, KEY, ALIAS, POLICY, ATTACH, AUTH, EAR, SLEEP, ALERT}
     assert all(reg.parent == component.urn for reg in children)
     assert all(reg.name.startswith("atlas-kms-") for reg in children)
 
