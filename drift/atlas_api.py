@@ -1,7 +1,8 @@
-"""A small Atlas Admin API v2 client: the two address endpoints, digest auth, bounded retries.
+"""A small Atlas Admin API v2 client: the address endpoints, encryption at rest, digest auth, bounded retries.
 
 https://www.mongodb.com/docs/atlas/reference/api-resources-spec/v2/#tag/Root/operation/listControlPlaneIpAddresses
 https://www.mongodb.com/docs/atlas/reference/api-resources-spec/v2/#tag/Projects/operation/getGroupIpAddresses
+https://www.mongodb.com/docs/api/doc/atlas-admin-api-v2/operation/operation-getgroupencryptionatrest
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DEFAULT_BASE_URL = "https://cloud.mongodb.com"
 # Each endpoint answers only in its own versioned media type.
 CONTROL_PLANE_MEDIA_TYPE = "application/vnd.atlas.2023-11-15+json"
 PROJECT_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
+ENCRYPTION_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
 RETRIED_STATUSES = {429, 500, 502, 503, 504}
 
 # The mongodbatlas provider's own variable names, newest first.
@@ -45,8 +47,8 @@ class AtlasClient:
     # One session and digest state per thread: keep-alive, and the nonce is reused instead of
     # answering a fresh 401 challenge on every call.
     _local: threading.local = field(default_factory=threading.local, repr=False)
-    # The control-plane list is the same for every stack: asked once per run.
-    _control_plane: list[dict[str, dict[str, list[str]]]] = field(default_factory=list, repr=False)
+    # The control-plane answer is the same for every stack: asked once per run.
+    _control_plane: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -100,25 +102,45 @@ class AtlasClient:
         raise DriftError(f"{last} (gave up after {self.retries + 1} attempts)")
 
     def control_plane_outbound(self) -> dict[str, dict[str, list[str]]]:
+        return _regions(self._control_plane_body().get("outbound"), "outbound")
+
+    def gateways(self) -> list[tuple[str, str, str]]:
+        """(gateway name, cloud/region, CIDR) of every gateway's outbound addresses.
+
+        The provider's data source does not expose `gateways` (mongodbatlas 4.18), so the program cannot
+        allow them; the drift command shows the ones the policy does not allow, as warnings.
+        """
+        raw = self._control_plane_body().get("gateways") or []
+        if not isinstance(raw, list):
+            raise DriftError("malformed control-plane answer: `gateways` is not a list")
+        out: list[tuple[str, str, str]] = []
+        for gateway in raw:
+            if not isinstance(gateway, dict):
+                raise DriftError("malformed control-plane answer: a gateway is not an object")
+            name = str(gateway.get("name") or "unnamed")
+            regions = _regions(((gateway.get("ips") or {}).get("outbound")) or {}, f"gateways[{name}].ips.outbound")
+            out += [(name, f"{cloud}/{region}", cidr) for cloud in CLOUDS for region, cidrs in sorted(regions[cloud].items())
+                    for cidr in cidrs]
+        return out
+
+    def _control_plane_body(self) -> dict[str, Any]:
         with self._lock:
             if not self._control_plane:
-                self._control_plane.append(self._fetch_control_plane())
+                body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
+                if not isinstance(body, dict) or not isinstance(body.get("outbound"), dict):
+                    raise DriftError("malformed control-plane answer: no `outbound` object")
+                self._control_plane.append(body)
             return self._control_plane[0]
 
-    def _fetch_control_plane(self) -> dict[str, dict[str, list[str]]]:
-        body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
-        outbound = body.get("outbound") if isinstance(body, dict) else None
-        if not isinstance(outbound, dict):
-            raise DriftError("malformed control-plane answer: no `outbound` object")
-        result: dict[str, dict[str, list[str]]] = {}
-        for cloud in CLOUDS:
-            regions = outbound.get(cloud) or {}
-            if not isinstance(regions, dict) or not all(
-                isinstance(v, list) and all(isinstance(i, str) for i in v) for v in regions.values()
-            ):
-                raise DriftError(f"malformed control-plane answer: outbound.{cloud} is not region -> list of CIDRs")
-            result[cloud] = {str(k): list(v) for k, v in regions.items()}
-        return result
+    def encryption_at_rest(self, project_id: str) -> dict[str, Any]:
+        """The project's `awsKms` settings as Atlas holds them: enabled, customerMasterKeyID, valid."""
+        body = self._get(f"/api/atlas/v2/groups/{project_id}/encryptionAtRest", ENCRYPTION_MEDIA_TYPE)
+        aws = body.get("awsKms") if isinstance(body, dict) else None
+        if aws is None:
+            return {}
+        if not isinstance(aws, dict):
+            raise DriftError("malformed encryption-at-rest answer: `awsKms` is not an object")
+        return aws
 
     def project_clusters(self, project_id: str) -> list[ClusterAddresses]:
         body = self._get(f"/api/atlas/v2/groups/{project_id}/ipAddresses", PROJECT_MEDIA_TYPE)
@@ -135,3 +157,18 @@ class AtlasClient:
                 raise DriftError(f"malformed project answer: cluster {c['clusterName']} addresses are not strings")
             out.append(ClusterAddresses(c["clusterName"], tuple(lists["outbound"]), tuple(lists["futureOutbound"])))
         return out
+
+
+def _regions(section: Any, where: str) -> dict[str, dict[str, list[str]]]:
+    """cloud -> region -> CIDRs, checked: an answer of another shape is never guessed at."""
+    if not isinstance(section, dict):
+        raise DriftError(f"malformed control-plane answer: `{where}` is not an object")
+    result: dict[str, dict[str, list[str]]] = {}
+    for cloud in CLOUDS:
+        regions = section.get(cloud) or {}
+        if not isinstance(regions, dict) or not all(
+            isinstance(v, list) and all(isinstance(i, str) for i in v) for v in regions.values()
+        ):
+            raise DriftError(f"malformed control-plane answer: {where}.{cloud} is not region -> list of CIDRs")
+        result[cloud] = {str(k): list(v) for k, v in regions.items()}
+    return result

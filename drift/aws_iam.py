@@ -6,13 +6,21 @@ boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_IAM) by itself.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import botocore.exceptions
 
 from config.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
-from drift.compare import DriftError, LivePolicy
+from drift.compare import DriftError
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    name: str
+    kind: Literal["managed", "inline"]
+    document: dict[str, Any]
 
 
 def _document(raw: Any) -> dict[str, Any]:
@@ -72,3 +80,49 @@ def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
         if err.get("Code") == "NoSuchEntity":
             raise DriftError(f"IAM role {role_name} not found") from None
         raise DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}") from None
+
+
+def _client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str]:
+    err = exc.response.get("Error", {})
+    return str(err.get("Code", "")), str(err.get("Message", ""))
+
+
+def find_created_key(kms: Any, project_id: str, stack: str) -> str | None:
+    """The ARN of the key this stack created, found by the tags the program puts on it.
+
+    The key ARN to judge against never comes from the policies being judged: a policy edited to
+    `Resource: "*"` must not be read back as the expected key.
+    """
+    try:
+        for page in kms.get_paginator("list_keys").paginate():
+            for key in page["Keys"]:
+                try:
+                    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+                except botocore.exceptions.ClientError:
+                    continue  # a key these credentials may not read is not one this program made for them
+                if (tags.get(TAG_PROGRAM) == PROGRAM and tags.get(TAG_PROJECT) == project_id
+                        and tags.get(TAG_STACK) == stack):
+                    return str(key["KeyArn"])
+        return None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DriftError(f"AWS KMS: {exc}") from None
+    except botocore.exceptions.ClientError as exc:
+        code, message = _client_error(exc)
+        raise DriftError(f"AWS KMS: {code}: {message}") from None
+
+
+def key_policy(kms: Any, key_arn: str) -> tuple[dict[str, Any] | None, str]:
+    """(the key's policy, "") or (None, why it could not be read).
+
+    GetKeyPolicy works only with credentials of the key's own account
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html: no cross-account use), so a
+    foreign key's policy is usually unreadable here: the caller then judges the role's side alone.
+    """
+    try:
+        raw = kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
+        return dict(json.loads(raw)), ""
+    except botocore.exceptions.ClientError as exc:
+        code, message = _client_error(exc)
+        return None, f"{code}: {message}" if message else code
+    except botocore.exceptions.BotoCoreError as exc:
+        return None, str(exc)

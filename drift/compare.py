@@ -1,191 +1,258 @@
-"""Compare the role's live KMS policies with what the program would write. Pure code."""
+"""Judge a stack: what Atlas uses against what the role and the key really allow. Pure code.
+
+The verdict is semantic: `drift.evaluate` computes, from every policy on the role and from the key
+policy, the exact set of source addresses from which each of Atlas's three actions is allowed, as KMS
+and IAM evaluate them. Spelling (Sids, statement and action order, a one-element `Resource` list) never
+matters; only the allowed sets do.
+
+Findings, each with its own line and JSON entry:
+- missing: Atlas uses the address and some action is not allowed from it (the outage risk), naming
+  the layer that lacks it ("role policy", "key policy") and where Atlas uses it (cluster, region, future);
+- stale: allowed, but Atlas no longer uses it (over-permission);
+- excess: a statement broader than what the program writes (other actions, other keys, no IP
+  condition, a wildcard), named precisely;
+- atlas: Atlas's own view of the key (not enabled, another key, `valid: false`);
+- warning: gateway addresses the policy does not allow (the provider cannot allow them; not drift).
+Exit 1 whenever something is certainly wrong, even if another part could not be read; exit 2 only when
+the verdict depends on what could not be read or fetched.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.ips import AddressSet, Network, collapse, to_network
-from core.policies import ROLE_STATEMENT_SID, canonical_json
+from core.ips import AddressSet
+from drift.evaluate import (
+    ATLAS_ACTIONS,
+    CannotEvaluate,
+    Labeled,
+    Ranges,
+    excess,
+    identity_allowed,
+    key_policy_view,
+)
 
 Status = Literal["ok", "drift", "error"]
+Kind = Literal["missing", "stale", "excess", "atlas", "warning"]
 EXIT_CODES: dict[Status, int] = {"ok": 0, "drift": 1, "error": 2}
+CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas")
 
 
 class DriftError(Exception):
-    """Drift could not be decided; the message is the one-line reason."""
+    """Something the verdict needs could not be read; the message is the one-line reason."""
 
 
 @dataclass(frozen=True)
-class LivePolicy:
-    name: str
-    kind: Literal["managed", "inline"]
-    document: dict[str, Any]
+class Finding:
+    kind: Kind
+    layer: str = ""  # "role policy", "key policy", "atlas", "" (not about one layer)
+    cidrs: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()  # "cluster orders", "control plane aws/us-east-1", "gateway x aws/us-east-1"
+    future: bool = False  # every origin is an announced future address
+    detail: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "layer": self.layer, "cidrs": list(self.cidrs), "actions": list(self.actions),
+                "origins": list(self.origins), "future": self.future, "detail": self.detail}
 
-@dataclass(frozen=True)
-class MissingAddress:
-    cidr: str
-    sources: tuple[str, ...]
-    future: bool
+    def line(self) -> str:
+        cidr = ", ".join(self.cidrs)
+        where = "; ".join(self.origins)
+        if self.kind == "missing":
+            what = "announced future address of " if self.future else ""
+            return (f"  missing  {cidr:<20} {self.layer} lacks it for {', '.join(self.actions)}"
+                    f"{f' ({what}{where})' if where else ''}: Atlas calls from it are DENIED")
+        if self.kind == "stale" and not cidr:
+            return f"  stale    {self.detail}"
+        if self.kind == "stale":
+            return f"  stale    {cidr:<20} {self.layer} allows it but Atlas no longer reports it (over-permission)"
+        if self.kind == "warning" and cidr:
+            return f"  warning  {cidr:<20} {where}: {self.detail}"
+        return f"  {self.kind:<8} {self.detail}"
 
 
 @dataclass
 class Report:
     stack: str
-    status: Status
-    reason: str = ""
     role_arn: str = ""
     key_arn: str = ""
     expected_cidrs: list[str] = field(default_factory=list)
-    live_cidrs: list[str] = field(default_factory=list)
-    missing: list[MissingAddress] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
-    hand_edited: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # what could not be read or fetched
+    notes: list[str] = field(default_factory=list)  # what was not checked, said plainly
+
+    @property
+    def status(self) -> Status:
+        if any(f.kind in CERTAIN for f in self.findings):
+            return "drift"
+        return "error" if self.unread else "ok"
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.status]
 
+    def count(self, kind: Kind) -> int:
+        return sum(1 for f in self.findings if f.kind == kind)
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "stack": self.stack,
-            "status": self.status,
-            "exitCode": self.exit_code,
-            "reason": self.reason,
-            "roleArn": self.role_arn,
-            "keyArn": self.key_arn,
-            "expectedCidrs": self.expected_cidrs,
-            "liveCidrs": self.live_cidrs,
-            "missing": [{"cidr": m.cidr, "sources": list(m.sources), "future": m.future} for m in self.missing],
-            "stale": self.stale,
-            "handEdited": self.hand_edited,
+            "stack": self.stack, "status": self.status, "exitCode": self.exit_code, "roleArn": self.role_arn,
+            "keyArn": self.key_arn, "expectedCidrs": self.expected_cidrs,
+            "findings": [f.to_json() for f in self.findings], "unread": self.unread, "notes": self.notes,
         }
 
     def lines(self) -> list[str]:
-        if self.status == "error":
-            return [f"stack {self.stack}: ERROR, could not decide: {self.reason}"]
+        subject = f" ({self.role_arn})" if self.role_arn else ""
         if self.status == "ok":
-            return [f"stack {self.stack}: OK, {len(self.expected_cidrs)} CIDRs allowed as expected ({self.role_arn})"]
-        out = [f"stack {self.stack}: DRIFT, {self.reason} ({self.role_arn})"]
-        for m in self.missing:
-            kind = "announced future address of " if m.future else ""
-            out.append(f"  missing  {m.cidr:<20} {kind}{'; '.join(m.sources)}: Atlas calls from it are DENIED")
-        for cidr in self.stale:
-            out.append(f"  stale    {cidr:<20} allowed but no longer reported by Atlas (over-permission)")
-        for what in self.hand_edited:
-            out.append(f"  edited   {what}")
-        out.append("  fix: run `pulumi up` for this stack to regenerate the policy")
-        return out
-
-
-def _ours(stmt: dict[str, Any]) -> bool:
-    return str(stmt.get("Sid", "")).startswith(ROLE_STATEMENT_SID)
-
-
-def live_statements(policies: list[LivePolicy]) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = []
-    for policy in policies:
-        raw = policy.document.get("Statement", [])
-        statements += [raw] if isinstance(raw, dict) else list(raw)
-    return statements
-
-
-def live_cidrs(policies: list[LivePolicy]) -> list[str]:
-    """The collapsed source CIDRs the live statements of ours allow."""
-    nets: list[Network] = []
-    for stmt in live_statements(policies):
-        if not _ours(stmt):
-            continue
-        values = (stmt.get("Condition") or {}).get("IpAddress", {}).get("aws:SourceIp", [])
-        for value in [values] if isinstance(values, str) else values:
-            try:
-                nets.append(to_network(value, f"live policy statement {stmt.get('Sid')}"))
-            except ValueError as exc:
-                raise DriftError(str(exc)) from None
-    return collapse(nets)
-
-
-def live_key_arn(policies: list[LivePolicy]) -> str | None:
-    for stmt in live_statements(policies):
-        if _ours(stmt) and isinstance(stmt.get("Resource"), str):
-            return str(stmt["Resource"])
-    return None
-
-
-def _difference(cidrs: list[str], minus: list[str]) -> list[str]:
-    """Exactly the addresses of `cidrs` outside `minus`, as collapsed CIDRs (interval arithmetic)."""
-    out: list[Network] = []
-    for version in (4, 6):
-        cut = sorted(
-            (int(n.network_address), int(n.broadcast_address))
-            for n in map(ipaddress.ip_network, minus) if n.version == version
-        )
-        for net in (n for n in map(ipaddress.ip_network, cidrs) if n.version == version):
-            lo, hi = int(net.network_address), int(net.broadcast_address)
-            for c_lo, c_hi in cut:
-                if c_hi < lo or c_lo > hi:
-                    continue
-                if c_lo > lo:
-                    out += _range(version, lo, c_lo - 1)
-                lo = max(lo, c_hi + 1)
-                if lo > hi:
-                    break
-            if lo <= hi:
-                out += _range(version, lo, hi)
-    return collapse(out)
-
-
-def _range(version: int, lo: int, hi: int) -> list[Network]:
-    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
-    return list(ipaddress.summarize_address_range(make(lo), make(hi)))  # type: ignore[arg-type]
-
-
-def _without_addresses(doc: dict[str, Any]) -> str:
-    """A document with its IP lists blanked: what is left must match exactly."""
-    doc = json.loads(json.dumps(doc))
-    raw = doc.get("Statement", [])
-    for stmt in [raw] if isinstance(raw, dict) else raw:
-        ip = (stmt.get("Condition") or {}).get("IpAddress")
-        if isinstance(ip, dict) and "aws:SourceIp" in ip:
-            ip["aws:SourceIp"] = []
-        stmt.pop("Sid", None)  # part numbering follows the list length
-    return canonical_json(doc)
-
-
-def compare(stack: str, role_arn: str, key_arn: str, addresses: AddressSet, expected_documents: list[str],
-            live: list[LivePolicy]) -> Report:
-    expected = list(addresses.cidrs)
-    have = live_cidrs(live)
-    report = Report(stack=stack, status="ok", role_arn=role_arn, key_arn=key_arn, expected_cidrs=expected,
-                    live_cidrs=have)
-    for cidr in _difference(expected, have):
-        origins = addresses.origins_of(cidr)
-        report.missing.append(MissingAddress(
-            cidr=cidr,
-            sources=tuple(sorted({o.describe().replace(" (announced future address)", "") for o in origins})),
-            future=bool(origins) and all(o.kind == "cluster-future" for o in origins),
-        ))
-    report.stale = _difference(have, expected)
-
-    expected_shapes = sorted(_without_addresses(json.loads(d)) for d in expected_documents)
-    live_shapes = sorted(_without_addresses(p.document) for p in live)
-    if not live:
-        report.hand_edited.append("the role has no KMS policy at all")
-    elif expected_shapes != live_shapes:
-        if len(expected_shapes) != len(live_shapes) and set(live_shapes) <= set(expected_shapes):
-            pass  # only the number of parts differs, which follows the address count
+            head = [f"stack {self.stack}: OK, {len(self.expected_cidrs)} CIDRs allowed as expected{subject}"]
+        elif self.status == "error":
+            head = [f"stack {self.stack}: ERROR, could not decide: {'; '.join(self.unread)}"]
         else:
-            names = ", ".join(f"{p.kind} policy {p.name}" for p in live if _without_addresses(p.document) not in expected_shapes)
-            report.hand_edited.append(
-                f"{names or 'a policy'} differs from what the program writes (actions, resource, effect or extra statements)"
-            )
-    if report.missing or report.stale or report.hand_edited:
-        report.status = "drift"
-        parts = [f"{len(report.missing)} missing", f"{len(report.stale)} stale"]
-        if report.hand_edited:
-            parts.append("policy edited by hand")
-        report.reason = ", ".join(parts)
+            counts = ", ".join(f"{self.count(k)} {k}" for k in CERTAIN if self.count(k))
+            head = [f"stack {self.stack}: DRIFT, {counts}{subject}"]
+        body = [f.line() for f in self.findings]
+        if self.status == "drift" and self.unread:
+            body += [f"  unread   {u}" for u in self.unread]
+        body += [f"  note     {n}" for n in self.notes]
+        if self.status == "drift":
+            body.append("  fix: run `pulumi up` for this stack (it regenerates the policies), and undo hand edits")
+        return head + body
+
+
+def _origins(addresses: AddressSet, cidr: str) -> tuple[tuple[str, ...], bool]:
+    found = addresses.origins_of(cidr)
+    names = tuple(sorted({o.describe().replace(" (announced future address)", "") for o in found}))
+    return names, bool(found) and all(o.kind == "cluster-future" for o in found)
+
+
+def _per_cidr(lacks: dict[str, Ranges]) -> list[tuple[str, tuple[str, ...]]]:
+    """(CIDR, the actions lacking it), from one address set per action."""
+    union = Ranges.none()
+    for r in lacks.values():
+        union |= r
+    out = []
+    for cidr in union.cidrs():
+        one = Ranges.of([cidr])
+        out.append((cidr, tuple(a for a in ATLAS_ACTIONS if not (lacks[a] & one).is_empty())))
+    return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What was read about one stack; `None` where it could not be read (the note says why)."""
+
+    role_arn: str
+    key_arn: str | None
+    identity: list[Labeled]
+    key_policy: dict[str, Any] | None
+    key_policy_note: str = ""
+    atlas: dict[str, Any] | None = None  # the project's `awsKms` settings as Atlas answers them
+    atlas_note: str = ""
+    gateways: list[tuple[str, str, str]] = field(default_factory=list)  # (name, cloud/region, CIDR)
+
+
+def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: bool = True,
+          expects_encryption: bool = True) -> Report:
+    e = evidence
+    report = Report(stack=stack, role_arn=e.role_arn, key_arn=e.key_arn or "", expected_cidrs=list(addresses.cidrs))
+    expected = Ranges.of(addresses.cidrs) if enforce_ip else Ranges.all()
+    allowed: dict[str, Ranges] = {}
+    if e.key_arn is None:
+        report.unread.append("cannot tell which key to judge the policies against (no keyArn, and no key carries this stack's tags)")
+    else:
+        try:
+            allowed = _judge_policies(report, addresses, expected, e, e.key_arn, enforce_ip)
+        except CannotEvaluate as exc:
+            report.unread.append(f"{exc} (only IpAddress/NotIpAddress on aws:SourceIp are evaluated; nothing is guessed)")
+    _judge_atlas(report, e, expects_encryption)
+    if allowed:
+        everywhere = Ranges.all()
+        for r in allowed.values():
+            everywhere &= r
+        for name, region, cidr in e.gateways:
+            if not (Ranges.of([cidr]) - everywhere).is_empty():
+                report.findings.append(Finding(
+                    "warning", "role policy", (cidr,), origins=(f"gateway {name} {region}",),
+                    detail="not allowed: the provider's data source does not expose gateways, so the program cannot "
+                           "allow them; add them to sourceIps.extraCidrs if Atlas calls KMS through this gateway"))
     return report
+
+
+def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: Evidence, key_arn: str,
+                    enforce_ip: bool) -> dict[str, Ranges]:
+    role_lacks: dict[str, Ranges] = {}
+    key_lacks: dict[str, Ranges] = {}
+    key_denies: dict[str, Ranges] = {}
+    allowed: dict[str, Ranges] = {}
+    direct_any = Ranges.none()
+    same_account = key_arn.split(":")[4] == e.role_arn.split(":")[4]
+    for action in ATLAS_ACTIONS:
+        role = identity_allowed(e.identity, action=action, resource=key_arn)
+        if e.key_policy is None:
+            role_lacks[action] = expected - role
+            key_lacks[action] = key_denies[action] = Ranges.none()
+            allowed[action] = role
+            continue
+        view = key_policy_view(e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
+        # KMS: in the key's own account the key policy may grant the role itself; otherwise, or from
+        # another account always, the role's policies must allow too.
+        # https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
+        key_lacks[action] = expected - (view.direct | view.delegated)
+        key_denies[action] = expected & view.denied
+        role_lacks[action] = expected - role - (view.direct if same_account else Ranges.none())
+        granted = view.direct | (view.delegated & role) if same_account else (view.direct | view.delegated) & role
+        allowed[action] = granted - view.denied
+        direct_any |= view.direct
+    if e.key_policy is None:
+        report.notes.append(f"key policy not checked ({e.key_policy_note or 'not readable'}): judged the role's "
+                            "policies alone; the key owner's side was NOT checked")
+    for layer, lacks in (("key policy", key_lacks), ("role policy", role_lacks)):
+        for cidr, actions in _per_cidr(lacks):
+            origins, future = _origins(addresses, cidr)
+            report.findings.append(Finding("missing", layer, (cidr,), actions, origins, future))
+    for cidr, actions in _per_cidr(key_denies):
+        origins, future = _origins(addresses, cidr)
+        report.findings.append(Finding("missing", "key policy (a Deny)", (cidr,), actions, origins, future))
+    if not e.identity:
+        report.notes.append("the role has no policy attached at all")
+    if enforce_ip:
+        any_allowed = Ranges.none()
+        for r in allowed.values():
+            any_allowed |= r
+        stale = any_allowed - expected
+        if not stale.is_empty() and (~expected - stale).is_empty():
+            # No IP condition somewhere: listing the complement of Atlas's set would be noise.
+            layer = "key policy" if not (direct_any & stale).is_empty() else "role policy"
+            report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
+                                           f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
+            stale = Ranges.none()
+        for cidr in stale.cidrs():
+            layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
+            report.findings.append(Finding("stale", layer, (cidr,)))
+    for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn):
+        if not enforce_ip and x.what.startswith("no source-IP condition"):
+            continue  # sourceIps.enforce: false asks for exactly that
+        layer = "role policy" if x.layer == "role" else x.layer
+        report.findings.append(Finding("excess", layer, detail=f"{layer} {x.policy}, statement {x.sid}: {x.what}"))
+    return allowed
+
+
+def _judge_atlas(report: Report, e: Evidence, expects_encryption: bool) -> None:
+    if e.atlas is None:
+        report.unread.append(f"Atlas's encryption-at-rest settings: {e.atlas_note or 'not fetched'}")
+        return
+    if not expects_encryption:
+        return  # mode 4 before the key's owner granted access: the program has not enabled it yet
+    atlas = e.atlas
+    if not atlas.get("enabled"):
+        report.findings.append(Finding("atlas", "atlas", detail="encryption at rest with AWS KMS is NOT enabled in "
+                                       "Atlas for this project, although the stack enables it"))
+        return
+    held = atlas.get("customerMasterKeyID")
+    if e.key_arn and held != e.key_arn:
+        report.findings.append(Finding("atlas", "atlas", detail=f"Atlas uses the key {held!r}, not this stack's key {e.key_arn}"))
+    if atlas.get("valid") is False:
+        report.findings.append(Finding("atlas", "atlas", detail="Atlas reports the key configuration INVALID (valid: false): "
+                                       "Atlas cannot use the key and will shut the clusters down at its next check"))

@@ -34,8 +34,10 @@ SCHEMAS = {
     "control-plane": json.loads((DATA / "control-plane-ip-addresses.schema.json").read_text()),
     "project": json.loads((DATA / "group-ip-addresses.schema.json").read_text()),
     "error": json.loads((DATA / "api-error.schema.json").read_text()),
+    "encryption": json.loads((DATA / "encryption-at-rest.schema.json").read_text()),
 }
-MEDIA = {"control-plane": "application/vnd.atlas.2023-11-15+json", "project": "application/vnd.atlas.2023-01-01+json"}
+MEDIA = {"control-plane": "application/vnd.atlas.2023-11-15+json", "project": "application/vnd.atlas.2023-01-01+json",
+         "encryption": "application/vnd.atlas.2023-01-01+json"}
 
 
 def sample_control_plane() -> dict[str, Any]:
@@ -52,6 +54,8 @@ def sample_project() -> dict[str, Any]:
 class AtlasState:
     control_plane: dict[str, Any] = field(default_factory=sample_control_plane)
     project: dict[str, Any] = field(default_factory=sample_project)
+    # GET .../encryptionAtRest: what Atlas holds for the project (set by the tests to the deployed key).
+    encryption: dict[str, Any] = field(default_factory=lambda: {"awsKms": {"enabled": False}})
     faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "slow", "malformed"
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
@@ -115,6 +119,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             kind, payload = "control-plane", st.control_plane
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/ipAddresses":
             kind, payload = "project", st.project
+        elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/encryptionAtRest":
+            kind, payload = "encryption", st.encryption
         else:
             self._error(404, "RESOURCE_NOT_FOUND")
             return
@@ -186,6 +192,20 @@ def expected_documents(kind: str = "managed", project: dict[str, Any] | None = N
     return plan_policies(addresses.cidrs, kind=kind, enforce_ip=True, manage_key_policy=False).role_documents(key_arn)  # type: ignore[arg-type]
 
 
+def create_key(kms: Any, stack: str | None = None, policy: dict[str, Any] | None = None) -> str:
+    """A real key in moto's KMS; tagged like the program's when `stack` is given (a key it created)."""
+    tags = [] if stack is None else [{"TagKey": TAG_PROJECT, "TagValue": PROJECT}, {"TagKey": TAG_STACK, "TagValue": stack},
+                                     {"TagKey": TAG_PROGRAM, "TagValue": PROGRAM}]
+    extra = {"Policy": json.dumps(policy)} if policy is not None else {}
+    return str(kms.create_key(Description="atlas-kms test key", Tags=tags, **extra)["KeyMetadata"]["Arn"])
+
+
+def atlas_uses(state: AtlasState, key_arn: str, *, valid: bool = True, enabled: bool = True) -> None:
+    """Atlas's encryption-at-rest answer for a project whose key is `key_arn` (GET shape: no writeOnly fields)."""
+    state.encryption = {"awsKms": {"enabled": enabled, "customerMasterKeyID": key_arn, "region": "EU_WEST_2",
+                                   "requirePrivateNetworking": False, "valid": valid}, "enabledForSearchNodes": True}
+
+
 def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = False) -> str:
     """What `pulumi up` leaves in IAM: the tagged role and its KMS policies."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::536727724300:root"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]})
@@ -202,12 +222,19 @@ def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = Fa
     return str(role["Arn"])
 
 
-def write_stack(directory: Path, stack: str, extra: str = "") -> Path:
+def write_stack(directory: Path, stack: str, extra: str = "", key_arn: str | None = KEY_ARN) -> Path:
     path = directory / f"Pulumi.{stack}.yaml"
-    path.write_text(f"config:\n  aws:region: eu-west-2\n  atlas-kms:projectId: \"{PROJECT}\"\n  atlas-kms:keyArn: {KEY_ARN}\n{extra}")
+    key = f"  atlas-kms:keyArn: {key_arn}\n" if key_arn else ""
+    path.write_text(f"config:\n  aws:region: eu-west-2\n  atlas-kms:projectId: \"{PROJECT}\"\n{key}{extra}")
     return path
 
 
 def mutate(state: AtlasState) -> dict[str, Any]:
     state.project = copy.deepcopy(state.project)
     return state.project
+
+
+@pytest.fixture()
+def kms(iam: Any) -> Any:
+    """moto's KMS on the same server (reset with IAM), in the stacks' region."""
+    return boto3.client("kms", region_name="eu-west-2")
