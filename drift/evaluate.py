@@ -14,6 +14,12 @@ and IPv6 integer intervals), following the IAM and KMS evaluation rules:
 Whatever this model cannot read exactly (a condition other than IpAddress/NotIpAddress on
 aws:SourceIp, a policy variable, an ambiguous NotPrincipal, a malformed element) raises
 `CannotEvaluate` naming the policy, the statement and the element, rather than guessing.
+
+Why not a library: the maintained evaluators (principalmapper's local simulation, AWS's
+SimulatePrincipalPolicy) answer one request at a time, for one source address; drift needs the whole
+allowed *set*, to name every missing and stale range exactly. So the set arithmetic is ours, and the
+tests check it against principalmapper's simulation and a brute-force evaluation on sampled addresses
+(tests/drift/test_evaluate.py).
 """
 
 from __future__ import annotations
