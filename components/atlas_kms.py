@@ -353,10 +353,16 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         documents = key_arn.apply(plan.role_documents)
         created: list[pulumi.Resource] = []
         count = max(1, len(plan.chunks))
-        for i in range(count):
+        # Parts are written from the highest index down: part i waits for part i+1's attachment. With
+        # the stable split (core/split.py) addresses only move into a new, higher part or out of a
+        # removed one (which Pulumi deletes last), so no address that stays is ever allowed by no part
+        # while the update runs.
+        later: pulumi.Resource | None = None
+        for i in reversed(range(count)):
             document: pulumi.Output[str] = documents.apply(lambda docs, i=i: docs[i])  # type: ignore[misc]
+            after = pulumi.ResourceOptions(parent=self, depends_on=[later] if later is not None else None)
             if plan.kind == "inline":
-                created.append(aws.iam.RolePolicy(f"{name}-kms-inline-{i + 1}", role=role.id, policy=document, opts=child))
+                created.append(aws.iam.RolePolicy(f"{name}-kms-inline-{i + 1}", role=role.id, policy=document, opts=after))
                 continue
             policy = aws.iam.Policy(
                 f"{name}-kms-policy-{i + 1}",
@@ -365,12 +371,10 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 description=f"Atlas encryption at rest: KMS use from Atlas addresses, part {i + 1}",
                 policy=document,
                 tags=s.tags,
-                opts=child,
+                opts=after,
             )
-            created.append(policy)
-            created.append(
-                aws.iam.RolePolicyAttachment(
-                    f"{name}-kms-policy-{i + 1}-attachment", role=role.name, policy_arn=policy.arn, opts=child
-                )
+            later = aws.iam.RolePolicyAttachment(
+                f"{name}-kms-policy-{i + 1}-attachment", role=role.name, policy_arn=policy.arn, opts=child
             )
+            created += [policy, later]
         return created

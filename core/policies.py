@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.arns import LONGEST_KEY_ARN
+from core.errors import PolicySizeError
+from core.split import greedy_split, stable_split
 
 # The only KMS actions Atlas needs on the key.
 # https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
@@ -69,8 +71,7 @@ KEY_ADMIN_SID = "KeyAccountAdministration"
 KEY_ATLAS_SID = "AtlasRoleUsesKey"
 
 
-class PolicySizeError(ValueError):
-    """The allowed addresses do not fit in what IAM or KMS lets one role or key carry."""
+__all__ = ["PolicySizeError"]  # re-exported: callers import it from here
 
 
 def canonical_json(doc: Document) -> str:
@@ -109,38 +110,38 @@ def role_kms_document(key_arn: str, cidrs: Sequence[str] | None, sid: str = ROLE
 
 
 def _part_sid(index: int, total: int) -> str:
-    return ROLE_STATEMENT_SID if total == 1 else f"{ROLE_STATEMENT_SID}Part{index + 1}of{total}"
+    # No part count in the Sid: a part whose addresses did not change must not be rewritten just
+    # because another part was added or removed (a new IAM policy version each time; IAM keeps five).
+    return ROLE_STATEMENT_SID if total == 1 else f"{ROLE_STATEMENT_SID}Part{index + 1}"
 
 
-def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind) -> list[list[str]]:
-    """Split the CIDRs across as few role policies of the same shape as IAM allows.
+def part_room(kind: PolicyKind) -> int:
+    """Characters one document of `kind` leaves for its CIDR list.
 
-    Sizes are computed with the longest possible key ARN, so the split is known
-    before the key exists and never changes when only the ARN does.
-    Managed: each document <= 6,144 characters, at most 10 per role.
-    Inline: all documents together <= 10,240 characters, so one document.
+    Sized with the longest possible key ARN and the widest Sid, so the split is known before the key
+    exists and never changes when only the ARN does.
     """
     limit = MANAGED_POLICY_MAX_CHARS if kind == "managed" else INLINE_POLICIES_MAX_CHARS
     max_parts = MANAGED_POLICIES_PER_ROLE if kind == "managed" else 1
-    # Sid width changes with the count; size with the widest Sid the quota allows.
-    widest_sid = _part_sid(max_parts - 1, max_parts) if max_parts > 1 else ROLE_STATEMENT_SID
+    widest_sid = _part_sid(max_parts - 1, max_parts)
     empty = policy_size(role_kms_document(LONGEST_KEY_ARN, ["0.0.0.0/0"], widest_sid)) - len('"0.0.0.0/0"')
-    room = limit - empty
-    chunks: list[list[str]] = []
-    current: list[str] = []
-    used = 0
+    return limit - empty
+
+
+def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind) -> list[list[str]]:
+    """Split the CIDRs across role policies of the same shape, within IAM's quotas.
+
+    Managed: each document <= 6,144 characters, at most 10 per role, split stably (core.split):
+    a small change of the address set rewrites only the parts that hold it, and no address that
+    stays is ever allowed by no part while the parts are updated. Inline: all documents of a role
+    together <= 10,240 characters, so one document.
+    """
+    room = part_room(kind)
+    max_parts = MANAGED_POLICIES_PER_ROLE if kind == "managed" else 1
     for cidr in cidrs:
-        cost = len(cidr) + 2 + (1 if current else 0)  # quotes, and a comma after the first
         if len(cidr) + 2 > room:
             raise PolicySizeError(f"internal: one CIDR ({cidr}) cannot fit a policy")
-        if used + cost > room:
-            chunks.append(current)
-            current, used = [], 0
-            cost = len(cidr) + 2
-        current.append(cidr)
-        used += cost
-    if current:
-        chunks.append(current)
+    chunks = stable_split(cidrs, room=room, max_parts=max_parts) if kind == "managed" else greedy_split(cidrs, room=room)
     if len(chunks) > max_parts:
         capacity = _capacity_hint(kind)
         raise PolicySizeError(

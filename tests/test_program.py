@@ -325,8 +325,13 @@ def test_many_addresses_are_split_across_managed_policies_all_attached_and_await
     attachments = r.of_type(ATTACH)
     assert 2 <= len(policies) == len(attachments) <= 10
     allowed = [c for p in policies for c in doc(p)["Statement"][0]["Condition"]["IpAddress"]["aws:SourceIp"]]
-    assert allowed == r.outputs["allowedCidrs"]
+    assert sorted(allowed) == sorted(r.outputs["allowedCidrs"]) and len(allowed) == len(set(allowed))
     assert all(depends_on(r.one(EAR), reg) for reg in policies + attachments)
+    # Written from the highest part down: part i waits for part i+1's attachment (core/split.py).
+    by_name = {a.name: a for a in attachments}
+    for lower, higher in zip(policies, policies[1:], strict=False):
+        assert depends_on(lower, by_name[f"{higher.name}-attachment"])
+    assert policies[-1].dependencies == [] or not any(d.endswith("-attachment") for d in policies[-1].dependencies)
 
 
 def test_a_named_cluster_atlas_does_not_know_is_a_warning_not_a_silent_gap() -> None:
