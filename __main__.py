@@ -1,19 +1,18 @@
 """atlas-kms: MongoDB Atlas encryption at rest with an AWS KMS customer key.
 
-The only place that reads stack config. It is turned into one validated Settings
-object before any resource is registered; see README.md for every key.
+The only place that reads stack config: the `atlas-kms:*` settings become the component's Args under
+the same names (config/args.py), and the component validates them, every problem naming its setting,
+before any of its resources is registered. See README.md for every key.
 """
-
-from __future__ import annotations
 
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
 
 from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
-from config.settings import ATLAS_GOV_SETTING, NAMESPACE, Settings, SettingsError, parse_settings
+from config.args import args_from_config
+from config.settings import ATLAS_GOV_SETTING, NAMESPACE
 
 
 def _raw_config() -> dict[str, Any]:
@@ -28,39 +27,23 @@ def _default_tags() -> dict[str, str]:
     return {str(k): str(v) for k, v in tags.items()}
 
 
-def load_settings() -> Settings:
-    aws_region = pulumi.Config("aws").get("region")
-    raw = _raw_config()
+def load_args() -> AtlasKmsEncryptionArgs:
+    args: dict[str, Any] = args_from_config(_raw_config())
     # The provider's own setting: Atlas for Government assumes roles from another partition.
-    atlas_gov = pulumi.Config("mongodbatlas").get(ATLAS_GOV_SETTING.split(":", 1)[1])
-    try:
-        # Fail on the config alone first, before asking AWS anything.
-        parse_settings(raw, stack=pulumi.get_stack(), aws_region=aws_region, atlas_gov=atlas_gov)
-    except SettingsError as exc:
-        raise pulumi.RunError(str(exc)) from exc
-    # The credentials' account decides whether an existing key is cross-account.
-    identity = aws.get_caller_identity()
-    try:
-        return parse_settings(
-            raw,
-            stack=pulumi.get_stack(),
-            aws_region=aws_region,
-            role_account=identity.account_id,
-            role_partition=identity.arn.split(":")[1],
-            atlas_gov=atlas_gov,
-        )
-    except SettingsError as exc:
-        raise pulumi.RunError(str(exc)) from exc
+    gov = pulumi.Config("mongodbatlas").get(ATLAS_GOV_SETTING.split(":", 1)[1])
+    if gov is not None:
+        args["is_mongodbgov_cloud"] = gov
+    tags = _default_tags()
+    if tags:
+        args["default_tags"] = tags
+    return args  # type: ignore[return-value]
 
 
-settings = load_settings()
-encryption = AtlasKmsEncryption(
-    "atlas-kms", AtlasKmsEncryptionArgs(settings=settings, default_tags=_default_tags())
-)
+encryption = AtlasKmsEncryption("atlas-kms", load_args())
 
-pulumi.export("mode", settings.mode.name.lower().replace("_", "-"))
+pulumi.export("mode", encryption.mode)
 pulumi.export("keyArn", encryption.key_arn)
-pulumi.export("keyRegion", settings.key_region)
+pulumi.export("keyRegion", encryption.key_region)
 pulumi.export("roleArn", encryption.role_arn)
 pulumi.export("atlasRoleId", encryption.atlas_role_id)
 pulumi.export("allowedCidrs", encryption.allowed_cidrs)

@@ -362,13 +362,16 @@ def parse_settings(
     role_account: str | None = None,
     role_partition: str | None = None,
     atlas_gov: Any = None,
+    region_pending: bool = False,
 ) -> Settings:
     """Validate the `atlas-kms:*` config (keys with or without the namespace prefix).
 
     `aws_region` is the role provider's `aws:region`; `role_account` and
     `role_partition` describe the credentials' account (from sts:GetCallerIdentity)
     when known, and decide whether an existing key is in another account. `atlas_gov` is
-    the mongodbatlas provider's `isMongodbgovCloud` setting, as configured.
+    the mongodbatlas provider's `isMongodbgovCloud` setting, as configured. `region_pending`: the
+    role's region is not known yet (the component asks the AWS provider next), so this pass checks
+    everything that does not depend on it.
     """
     problems: list[str] = []
     raw: dict[str, Any] = {}
@@ -389,7 +392,8 @@ def parse_settings(
         problems.append(f"{NAMESPACE}:projectId: {project_id!r} is not an Atlas project id (24 lowercase hex characters, from the project's Settings page)")
 
     if aws_region is None:
-        problems.append("aws:region: required (the role's region and the default key region); `pulumi config set aws:region eu-west-2`")
+        if not region_pending:
+            problems.append("aws:region: required (the role's region and the default key region); `pulumi config set aws:region eu-west-2`")
     elif not is_region(aws_region):
         problems.append(f"aws:region: {aws_region!r} is not an AWS region name (like eu-west-2)")
     if role_account is not None and not is_account(role_account):
@@ -430,18 +434,22 @@ def parse_settings(
             problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
 
     partition = role_partition or partition_of(aws_region or "us-east-1")
+    # Without a region or credentials yet, the partition is unknown: those checks wait for them.
+    partition_known = role_partition is not None or aws_region is not None
     if role_partition is not None and role_partition not in PARTITIONS:
         problems.append(f"aws credentials: unknown partition {role_partition!r}")
     # Atlas's principal assumes the role, and IAM never lets a principal cross partitions.
     atlas_part = atlas_partition(gov)
-    partition_clash = partition in PARTITIONS and partition != atlas_part
+    partition_clash = partition_known and partition in PARTITIONS and partition != atlas_part
     if partition_clash:
         where = "the AWS credentials' partition" if role_partition else f"aws:region {aws_region!r}"
         if gov:
             problems.append(f"{ATLAS_GOV_SETTING}: true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
         else:
             problems.append(f"{ATLAS_GOV_SETTING}: commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
-    if key_arn and key_arn.partition != partition:
+    if not partition_known:
+        pass
+    elif key_arn and key_arn.partition != partition:
         problems.append(f"{NAMESPACE}:keyArn: partition {key_arn.partition!r} differs from the role's partition {partition!r}; a key and a role in different partitions cannot work together")
     elif key_region and is_region(key_region) and partition_of(key_region) != partition:
         problems.append(f"{region_source}: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
@@ -454,7 +462,7 @@ def parse_settings(
         k = f"{NAMESPACE}:keyAccount"
         if key_account.assume_role_arn:
             role_partition_of_assume = key_account.assume_role_arn.split(":")[1]
-            if role_partition_of_assume != partition:
+            if partition_known and role_partition_of_assume != partition:
                 problems.append(f"{k}.assumeRoleArn: partition {role_partition_of_assume!r} differs from the role's partition {partition!r}")
             if role_account is not None and key_account.account_id == role_account:
                 problems.append(f"{k}.assumeRoleArn: account {role_account} is the role's own account, so nothing is cross-account; remove {k} (and set keyRegion if you need another region)")
@@ -476,7 +484,8 @@ def parse_settings(
 
     if problems:
         raise SettingsError(problems)
-    assert isinstance(project_id, str) and aws_region is not None
+    assert isinstance(project_id, str)
+    aws_region = aws_region or ""
     return Settings(
         project_id=project_id,
         stack=stack,

@@ -54,6 +54,8 @@ class World:
     project: dict[str, Any]
     account: str = ROLE_ACCOUNT
     partition: str = "aws"
+    # The default AWS provider's region (`aws:region`); None: taken from the stack config.
+    region: str | None = None
     # Atlas for Government answers (its principal is in aws-us-gov).
     atlas_gov: bool = False
     # Atlas's own verdict on the key, `aws_kms_config.valid`.
@@ -115,6 +117,10 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
             return self.world.control_plane_answer()
         if args.token == "mongodbatlas:index/getProjectIpAddresses:getProjectIpAddresses":
             return self.world.project_answer(args.args["projectId"])
+        if args.token == "aws:index/getRegion:getRegion":
+            # The default AWS provider's region: `aws:region` of the stack.
+            return {"region": self.world.region, "name": self.world.region, "id": self.world.region,
+                    "endpoint": f"ec2.{self.world.region}.amazonaws.com", "description": ""}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             w = self.world
             return {
@@ -239,6 +245,8 @@ def run_program(
         world = World.sample()
         world.partition = partition_of(str(config.get("aws:region") or "us-east-1"))
         world.atlas_gov = str(config.get("mongodbatlas:isMongodbgovCloud", "false")).lower() == "true"
+    if world.region is None:
+        world.region = config.get("aws:region")
     mocks = AtlasKmsMocks(world)
     monitor = RecordingMonitor(mocks, registrations)
     # set_mocks keeps an existing root stack, whose outputs would leak into this run.
@@ -262,12 +270,15 @@ def run_program(
             if was_secret:
                 secret_outputs.add(key)
 
-        # Read each output's value and whether the engine would hold it as a secret.
-        return pulumi.Output.all(*[
-            pulumi.Output.all(pulumi.Output.unsecret(pulumi.Output.from_input(v)), pulumi.Output.from_input(v).is_secret())
-            .apply(lambda pair, k=k: keep(k, pair[0], pair[1]))  # type: ignore[misc]
-            for k, v in stack_outputs.items()
-        ])
+        # Read each output's value and whether the engine would hold it as a secret. Outputs are read
+        # as they are: Output.from_input would rebuild a list output element by element (one Output
+        # per allowed CIDR), a cost the real engine does not have.
+        async def collect() -> None:
+            for k, v in stack_outputs.items():
+                out = v if isinstance(v, pulumi.Output) else pulumi.Output.from_input(v)
+                keep(k, await out.future(), await out.is_secret())
+
+        return collect()
 
     try:
         SETTINGS.rpc_manager.clear()

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import pulumi
 
-from config.settings import parse_settings
 from offline.harness import AtlasKmsMocks, RecordingMonitor, World
 
 
 def test_the_component_can_be_built_directly_and_exposes_its_typed_outputs() -> None:
     # Mocks are set inside the test: resources made at import would bind a stale event loop.
-    mocks = AtlasKmsMocks(World.sample())
+    world = World.sample()
+    world.region = "eu-west-1"
+    mocks = AtlasKmsMocks(world)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="atlas-kms", stack="unit", preview=False, monitor=monitor)
 
     from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
 
-    settings = parse_settings(
-        {"atlas-kms:projectId": "6f1e2d3c4b5a697887766554"},
-        stack="unit",
-        aws_region="eu-west-1",
-        role_account="111122223333",
-        role_partition="aws",
-    )
-
     @pulumi.runtime.test
     def check() -> pulumi.Output[None]:
-        component = AtlasKmsEncryption("edge", AtlasKmsEncryptionArgs(settings=settings))
+        # Args are the stack settings under their Python names; the region and account come from the
+        # AWS provider (getRegion, getCallerIdentity), as in any program.
+        component = AtlasKmsEncryption("edge", AtlasKmsEncryptionArgs(project_id="6f1e2d3c4b5a697887766554"))
 
         def verify(values: list[object]) -> None:
             key_arn, role_arn, cidrs, valid = values
