@@ -118,11 +118,19 @@ NON_PUBLIC: tuple[tuple[Network, str], ...] = tuple(
 WIDEST_PREFIX = {4: 16, 6: 48}
 
 
+# The same ranges as integer intervals: checked for every address of every update, so kept cheap.
+_NON_PUBLIC_SPANS = tuple(
+    (special.version, int(special.network_address), int(special.broadcast_address), special, name)
+    for special, name in NON_PUBLIC
+)
+
+
 def check_source(net: Network, where: str, *, allow_wide: bool = False, wide_fix: str = "") -> None:
     """Refuse a range Atlas cannot call from, or one so wide that it voids the IP condition."""
-    for special, name in NON_PUBLIC:
+    lo, hi, version = int(net.network_address), int(net.broadcast_address), net.version
+    for special_version, first, last, special, name in _NON_PUBLIC_SPANS:
         # A range that merely contains a special one is at least as wide, and the width check decides.
-        if net.version == special.version and net.subnet_of(special):  # type: ignore[arg-type]
+        if version == special_version and first <= lo and hi <= last:
             raise AddressError(
                 f"{where}: {net} is in the {name} range {special}; Atlas never calls KMS from it. "
                 f"Give Atlas's public addresses only (remove the entry)"
