@@ -15,6 +15,7 @@ https://www.mongodb.com/docs/atlas/setup-cluster-security/#std-label-atlas-add-i
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -127,24 +128,68 @@ _NON_PUBLIC_SPANS = tuple(
 
 def check_source(net: Network, where: str, *, allow_wide: bool = False, wide_fix: str = "") -> None:
     """Refuse a range Atlas cannot call from, or one so wide that it voids the IP condition."""
-    lo, hi, version = int(net.network_address), int(net.broadcast_address), net.version
+    check_span(Span(net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen), where,
+               allow_wide=allow_wide, wide_fix=wide_fix)
+
+
+def check_span(span: Span, where: str, *, allow_wide: bool = False, wide_fix: str = "") -> None:
     for special_version, first, last, special, name in _NON_PUBLIC_SPANS:
         # A range that merely contains a special one is at least as wide, and the width check decides.
-        if version == special_version and first <= lo and hi <= last:
+        if span.version == special_version and first <= span.lo and span.hi <= last:
             raise AddressError(
-                f"{where}: {net} is in the {name} range {special}; Atlas never calls KMS from it. "
+                f"{where}: {span.cidr} is in the {name} range {special}; Atlas never calls KMS from it. "
                 f"Give Atlas's public addresses only (remove the entry)"
             )
-    if net.prefixlen < WIDEST_PREFIX[net.version] and not allow_wide:
+    if span.prefix < WIDEST_PREFIX[span.version] and not allow_wide:
         raise AddressError(
-            f"{where}: {net} is wider than /{WIDEST_PREFIX[net.version]} ({net.num_addresses:,} addresses) and would "
-            f"all but remove the source-IP condition; give Atlas's own addresses{', ' + wide_fix if wide_fix else ''}"
+            f"{where}: {span.cidr} is wider than /{WIDEST_PREFIX[span.version]} ({span.hi - span.lo + 1:,} addresses) "
+            f"and would all but remove the source-IP condition; give Atlas's own addresses"
+            f"{', ' + wide_fix if wide_fix else ''}"
         )
 
 
 def is_wide(entry: str) -> bool:
     net = ipaddress.ip_network(entry, strict=False)
     return net.prefixlen < WIDEST_PREFIX[net.version]
+
+
+@dataclass(frozen=True)
+class Span:
+    """One CIDR as integers: what the address arithmetic works on (ipaddress objects are slow here)."""
+
+    version: int
+    lo: int
+    hi: int
+    prefix: int
+
+    @property
+    def cidr(self) -> str:
+        return _cidr(self.version, self.lo, self.prefix)
+
+
+_V4 = re.compile(r"(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:/(0|[1-9]\d?))?")
+
+
+def _cidr(version: int, lo: int, prefix: int) -> str:
+    if version == 4:
+        return f"{lo >> 24}.{lo >> 16 & 255}.{lo >> 8 & 255}.{lo & 255}/{prefix}"
+    return f"{ipaddress.IPv6Address(lo)}/{prefix}"
+
+
+def to_span(entry: str, where: str) -> Span:
+    """`to_network`, as integers. Plain IPv4 text takes a fast path; anything else, and every
+    error, goes through `to_network`, so that both accept and refuse exactly the same."""
+    m = _V4.fullmatch(entry.strip()) if isinstance(entry, str) else None
+    if m:
+        a, b, c, d = (int(x) for x in m.group(1, 2, 3, 4))
+        prefix = int(m.group(5)) if m.group(5) is not None else 32
+        if a < 256 and b < 256 and c < 256 and d < 256 and prefix <= 32:
+            lo = a << 24 | b << 16 | c << 8 | d
+            size = 1 << (32 - prefix)
+            if lo % size == 0:
+                return Span(4, lo, lo + size - 1, prefix)
+    net = to_network(entry, where)
+    return Span(net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
 
 
 def to_network(entry: str, where: str) -> Network:
@@ -180,9 +225,14 @@ def collapse(networks: Iterable[Network]) -> list[str]:
     `ipaddress.collapse_addresses` gives the same result but was most of the program's own cost
     for large projects (BENCHMARKS.md).
     """
+    return collapse_spans(Span(n.version, int(n.network_address), int(n.broadcast_address), n.prefixlen) for n in networks)
+
+
+def collapse_spans(spans_in: Iterable[Span]) -> list[str]:
+    """`collapse`, on integer spans."""
     intervals: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-    for net in networks:
-        intervals[net.version].append((int(net.network_address), int(net.broadcast_address)))
+    for span in spans_in:
+        intervals[span.version].append((span.lo, span.hi))
     out: list[str] = []
     for version, spans in intervals.items():
         spans.sort()
@@ -200,12 +250,11 @@ def collapse(networks: Iterable[Network]) -> list[str]:
 def _cover(version: int, lo: int, hi: int) -> list[str]:
     """The fewest CIDRs that cover exactly [lo, hi], ascending."""
     bits = 32 if version == 4 else 128
-    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
     out: list[str] = []
     while lo <= hi:
         align = (lo & -lo).bit_length() - 1 if lo else bits
         size = min(align, (hi - lo + 1).bit_length() - 1)
-        out.append(f"{make(lo)}/{bits - size}")
+        out.append(_cidr(version, lo, bits - size))
         lo += 1 << size
     return out
 
@@ -278,21 +327,21 @@ def build_address_set(
     entries += [(cidr, Origin("extra", "extraCidrs")) for cidr in selection.extra_cidrs]
 
     origins: dict[str, list[Origin]] = {}
-    networks: list[Network] = []
+    spans: list[Span] = []
     for raw, origin in entries:
-        net = to_network(raw, origin.describe())
+        span = to_span(raw, origin.describe())
         if origin.kind == "extra":
-            check_source(net, f"sourceIps.extraCidrs {raw!r}", allow_wide=selection.allow_wide)
+            check_span(span, f"sourceIps.extraCidrs {raw!r}", allow_wide=selection.allow_wide)
         else:
             # Atlas's own answer holding a private or huge range is not trusted into a policy.
             try:
-                check_source(net, f"Atlas's answer for {origin.describe()}")
+                check_span(span, f"Atlas's answer for {origin.describe()}")
             except AddressError as exc:
                 raise AddressError(f"{exc}. Nothing was changed; report the answer to MongoDB support") from None
-        networks.append(net)
-        origins.setdefault(str(net), []).append(origin)
+        spans.append(span)
+        origins.setdefault(span.cidr, []).append(origin)
     return AddressSet(
-        cidrs=tuple(collapse(networks)),
+        cidrs=tuple(collapse_spans(spans)),
         origins={k: tuple(v) for k, v in sorted(origins.items())},
         missing_clusters=missing,
     )

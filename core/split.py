@@ -40,11 +40,10 @@ addresses) can hit it; `bench/churn.py` measures how often and how much.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Sequence
 
 from core.errors import PolicySizeError
-from core.ips import Network, collapse, to_network
+from core.ips import Span, collapse_spans, to_span
 
 # Atlas nodes of one region and cloud tend to come from the same provider blocks; a
 # bucket the size of a typical provider allocation keeps neighbours together, so a
@@ -77,12 +76,12 @@ def stable_split(cidrs: Sequence[str], *, room: int, max_parts: int, headroom: f
         raise ValueError(f"headroom must be in (0, 1], got {headroom}")
     # Collapsing again is a no-op for canonical input; for any other input it makes the
     # parts disjoint, so that each address has exactly one part to be in.
-    nets = [to_network(c, f"cidrs[{i}]") for i, c in enumerate(cidrs)]
-    canonical = collapse(nets)
+    spans = [to_span(c, f"cidrs[{i}]") for i, c in enumerate(cidrs)]
+    canonical = collapse_spans(spans)
     if not canonical:
         return []
     if canonical != list(cidrs):
-        nets = [ipaddress.ip_network(c) for c in canonical]
+        spans = [to_span(c, "canonical") for c in canonical]
     for cidr in canonical:
         if len(cidr) + 2 > room:
             raise PolicySizeError(f"internal: one CIDR ({cidr}) cannot fit a policy")
@@ -93,8 +92,8 @@ def stable_split(cidrs: Sequence[str], *, room: int, max_parts: int, headroom: f
     # its buckets' weights (quotes and a comma per CIDR) minus one comma.
     buckets: dict[str, list[int]] = {}
     weight: dict[str, int] = {}
-    for position, (cidr, net) in enumerate(zip(canonical, nets, strict=True)):
-        key = _bucket_key(net)
+    for position, (cidr, span) in enumerate(zip(canonical, spans, strict=True)):
+        key = _bucket_key(span)
         buckets.setdefault(key, []).append(position)
         weight[key] = weight.get(key, 0) + len(cidr) + 3
     owners = {key: _owners(key, max_parts) for key in buckets}
@@ -115,11 +114,12 @@ def stable_split(cidrs: Sequence[str], *, room: int, max_parts: int, headroom: f
     return greedy_split(canonical, room=room)
 
 
-def _bucket_key(net: Network) -> str:
-    bucket_prefix = IPV4_BUCKET_PREFIX if net.version == 4 else IPV6_BUCKET_PREFIX
-    if net.prefixlen < bucket_prefix:
-        return str(net)
-    return str(net.supernet(new_prefix=bucket_prefix))
+def _bucket_key(span: Span) -> str:
+    bucket_prefix = IPV4_BUCKET_PREFIX if span.version == 4 else IPV6_BUCKET_PREFIX
+    if span.prefix < bucket_prefix:
+        return span.cidr
+    bits = 32 if span.version == 4 else 128
+    return Span(span.version, span.lo >> (bits - bucket_prefix) << (bits - bucket_prefix), 0, bucket_prefix).cidr
 
 
 def _owners(key: str, max_parts: int) -> list[int]:

@@ -162,3 +162,26 @@ def test_collapse_equals_the_standard_librarys_minimal_cover(nets) -> None:
     v6 = [n for n in nets if n.version == 6]
     expected = [str(n) for n in ipaddress.collapse_addresses(v4)] + [str(n) for n in ipaddress.collapse_addresses(v6)]
     assert collapse(nets) == expected
+
+
+@given(st.one_of(
+    st.builds(lambda a, p: f"{ipaddress.IPv4Address(a)}/{p}", st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a: str(ipaddress.IPv4Address(a)), st.integers(0, 2**32 - 1)),
+    st.from_regex(r"\A[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}(/[0-9]{1,3})?\Z"),
+    st.builds(lambda a, p: f"{ipaddress.IPv6Address(a)}/{p}", st.integers(0, 2**128 - 1), st.integers(0, 128)),
+))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_parser_accepts_and_refuses_exactly_what_ipaddress_does(entry: str) -> None:
+    from core.ips import to_span
+
+    try:
+        net = to_network(entry, "e")
+    except AddressError as exc:
+        with pytest.raises(AddressError) as fast:
+            to_span(entry, "e")
+        assert str(fast.value) == str(exc)
+        return
+    span = to_span(entry, "e")
+    assert (span.version, span.lo, span.hi, span.prefix) == (
+        net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
+    assert span.cidr == str(net)
