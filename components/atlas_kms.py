@@ -224,7 +224,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         s = _settings_or_raise(config, stack=stack, aws_region=region, gov=gov, role_account=identity.account_id,
                                role_partition=identity.arn.split(":")[1])
         webhook = args.get("alerts", {}).get("webhook_url")
-        project: pulumi.Input[str] = s.project_id if known else project_input
+        # An Output keeps its dependency on the resource it comes from (a mongodbatlas.Project).
+        project: pulumi.Input[str] = project_input if isinstance(project_input, pulumi.Output) else s.project_id
         tags: dict[str, pulumi.Input[str]] = {**s.tags, TAG_PROJECT: project}
         child = pulumi.ResourceOptions(parent=self)
         if not known:

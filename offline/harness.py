@@ -11,7 +11,7 @@ import json
 import runpy
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,7 @@ def run_program(
     stack: str = "dev",
     world: World | None = None,
     registrations: list[Registration] | None = None,
+    program: Callable[[], None] | None = None,
 ) -> ProgramRun:
     """Run `__main__.py` once under the mock runtime; raise what the program raises.
 
@@ -261,8 +262,11 @@ def run_program(
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 
-    def program() -> Any:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="atlas_kms_program")
+    def run() -> Any:
+        if program is not None:
+            program()  # another way in: the component package's Construct, for one
+        else:
+            runpy.run_path(str(ROOT / "__main__.py"), run_name="atlas_kms_program")
         stack_outputs = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
 
         def keep(key: str, value: Any, was_secret: bool) -> None:
@@ -283,7 +287,7 @@ def run_program(
     try:
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(program()).future())))
+        _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(run()).future())))
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
     return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines,
