@@ -164,8 +164,9 @@ def _plain(value: Any) -> tuple[bool, Any]:
     if isinstance(value, pulumi.Output):
         from pulumi.runtime.sync_await import _sync_await
 
-        resolved = _sync_await(value.future())
-        return resolved is not None, resolved
+        known = _sync_await(value.is_known())
+        resolved = _sync_await(value.future()) if known else None
+        return known and resolved is not None, resolved
     return True, value
 
 

@@ -102,8 +102,10 @@ class Registration:
 class AtlasKmsMocks(pulumi.runtime.Mocks):
     """The engine's side of the mock runtime: lookups from the World, resources from the ProviderModel."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, preview: bool = False) -> None:
         self.world = world
+        # In a preview the engine knows no id of a resource it has yet to create.
+        self.preview = preview
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.model = ProviderModel(partition=world.partition, atlas_gov=world.atlas_gov, key_valid=world.key_valid,
                                    stored=world.stored)
@@ -137,8 +139,11 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
         return self.model.provider_accounts.get(name, self.world.account)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return self.model.create(args.typ, args.name, dict(args.inputs), self._account_for(args.provider or ""),
-                                 self.pending_dependencies, self.by_urn.get)
+        id_, state = self.model.create(args.typ, args.name, dict(args.inputs), self._account_for(args.provider or ""),
+                                       self.pending_dependencies, self.by_urn.get)
+        if self.preview and (args.typ, args.name) not in self.world.stored:
+            return "", dict(args.inputs)
+        return id_, state
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -235,6 +240,7 @@ def run_program(
     world: World | None = None,
     registrations: list[Registration] | None = None,
     program: Callable[[], None] | None = None,
+    preview: bool = False,
 ) -> ProgramRun:
     """Run `__main__.py` once under the mock runtime; raise what the program raises.
 
@@ -248,11 +254,11 @@ def run_program(
         world.atlas_gov = str(config.get("mongodbatlas:isMongodbgovCloud", "false")).lower() == "true"
     if world.region is None:
         world.region = config.get("aws:region")
-    mocks = AtlasKmsMocks(world)
+    mocks = AtlasKmsMocks(world, preview)
     monitor = RecordingMonitor(mocks, registrations)
     # set_mocks keeps an existing root stack, whose outputs would leak into this run.
     set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(mocks, project="atlas-kms", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project="atlas-kms", stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
     capture = _LogCapture()
     original = (pulumi.log.warn, pulumi.log.info)

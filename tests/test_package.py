@@ -251,3 +251,20 @@ def test_readme_tells_how_to_use_it_from_any_language() -> None:
 def test_example_projects_declare_the_package(path: Path) -> None:
     project = yaml.safe_load((ROOT / path).read_text())
     assert project["runtime"] in ("yaml", "nodejs")
+
+
+def test_in_a_preview_that_creates_the_project_the_plan_uses_the_control_plane_only() -> None:
+    config = stack_config("same-account")
+
+    def program() -> None:
+        from components.atlas_kms import AtlasKmsEncryption
+
+        # In a preview a new project's id is unknown: the component cannot wait for it.
+        project = pulumi.CustomResource("mongodbatlas:index/project:Project", "orders", {"name": "orders"})
+        AtlasKmsEncryption("atlas-kms", {"project_id": project.id})  # type: ignore[typeddict-item]
+
+    run = run_program(config, stack="same-account", program=program, preview=True)
+    assert any("projectId is not known yet" in line for line in run.logs)
+    calls = [token for token, _ in run.calls]
+    assert "mongodbatlas:index/getProjectIpAddresses:getProjectIpAddresses" not in calls
+    assert run.of_type("mongodbatlas:index/encryptionAtRest:EncryptionAtRest")
