@@ -28,8 +28,9 @@ from drift.evaluate import (
     CannotEvaluate,
     Labeled,
     Ranges,
+    effective_allowed,
     excess,
-    identity_allowed,
+    identity_sets,
     key_policy_view,
 )
 
@@ -189,23 +190,29 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
     direct_any = Ranges.none()
     same_account = key_arn.split(":")[4] == e.role_arn.split(":")[4]
     for action in ATLAS_ACTIONS:
-        role = identity_allowed(e.identity, action=action, resource=key_arn)
+        role_allows, role_denies = identity_sets(e.identity, action=action, resource=key_arn)
+        role = role_allows - role_denies
+        # The verdict itself is the evaluator's, which follows KMS's rules; the layers below only say
+        # which side lacks what.
+        allowed[action] = effective_allowed(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
         if e.key_policy is None:
             role_lacks[action] = expected - role
             key_lacks[action] = key_denies[action] = Ranges.none()
-            allowed[action] = role
             continue
         view = key_policy_view(e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
         # KMS: in the key's own account the key policy may grant the role itself; otherwise, or from
-        # another account always, the role's policies must allow too.
+        # another account always, the role's policies must allow too. A Deny anywhere wins.
         # https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
         key_lacks[action] = expected - (view.direct | view.delegated)
         key_denies[action] = expected & view.denied
-        role_lacks[action] = expected - role - (view.direct if same_account else Ranges.none())
-        granted = view.direct | (view.delegated & role) if same_account else (view.direct | view.delegated) & role
-        allowed[action] = granted - view.denied
+        role_lacks[action] = (expected - role - (view.direct if same_account else Ranges.none())) | (expected & role_denies)
         direct_any |= view.direct
-    if e.key_policy is None:
+    if e.key_policy is None and same_account:
+        # The key policy of a key in the role's own account is the main grant (for a created key, the only
+        # one for Encrypt and Decrypt): without it the verdict is not known.
+        report.unread.append(f"the key policy of {key_arn} ({e.key_policy_note or 'not readable'}): the key is in "
+                             "the role's own account, so its policy decides; let these credentials kms:GetKeyPolicy")
+    elif e.key_policy is None:
         report.notes.append(f"key policy not checked ({e.key_policy_note or 'not readable'}): judged the role's "
                             "policies alone; the key owner's side was NOT checked")
     for layer, lacks in (("key policy", key_lacks), ("role policy", role_lacks)):

@@ -377,8 +377,12 @@ def _condition_ranges(site: _Site) -> Ranges:
 # --------------------------------------------------------------------------------------------------
 
 
-def _identity_sets(policies: Iterable[Labeled], *, action: str, resource: str) -> tuple[Ranges, Ranges]:
-    """(addresses some Allow applies from, addresses some Deny applies from)."""
+def identity_sets(policies: Iterable[Labeled], *, action: str, resource: str) -> tuple[Ranges, Ranges]:
+    """(addresses some Allow applies from, addresses some Deny applies from), in the role's own policies.
+
+    The Denies matter on their own: an explicit Deny in the role's policies wins even where the key
+    policy grants the role directly.
+    """
     allowed, denied = Ranges.none(), Ranges.none()
     for site in _sites(policies):
         effect = _effect(site)
@@ -398,7 +402,7 @@ def identity_allowed(policies: Iterable[Labeled], *, action: str, resource: str)
     Explicit Deny overrides any Allow; no Allow is an implicit deny.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html#policy-eval-denyallow
     """
-    allowed, denied = _identity_sets(policies, action=action, resource=resource)
+    allowed, denied = identity_sets(policies, action=action, resource=resource)
     return allowed - denied
 
 
@@ -558,7 +562,7 @@ def effective_allowed(
     the caller must say that the key owner's side was not checked.
     """
     identity = list(identity)
-    allowed, denied = _identity_sets(identity, action=action, resource=key_arn)
+    allowed, denied = identity_sets(identity, action=action, resource=key_arn)
     if key_policy is None:
         return allowed - denied
     role = _Role.parse(role_arn)

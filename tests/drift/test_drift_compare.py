@@ -25,17 +25,46 @@ def role_docs(key: str, cidrs: list[str] | None = None, kind: str = "managed") -
     return [(f"policy {i}", json.loads(d)) for i, d in enumerate(plan.role_documents(key))]
 
 
+# AWS's default key policy: the account's IAM policies decide.
+DEFAULT_KEY_POLICY = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                                     "Action": "kms:*", "Resource": "*"}]}
+
+
 def evidence(**changes: Any) -> Evidence:
-    base: dict[str, Any] = {"role_arn": ROLE, "key_arn": SAME_KEY, "identity": role_docs(SAME_KEY), "key_policy": None,
-                            "key_policy_note": "AccessDeniedException", "atlas": ATLAS_OK}
+    base: dict[str, Any] = {"role_arn": ROLE, "key_arn": SAME_KEY, "identity": role_docs(SAME_KEY),
+                            "key_policy": DEFAULT_KEY_POLICY, "atlas": ATLAS_OK}
     return Evidence(**{**base, **changes})
 
 
-def test_what_the_program_writes_is_in_sync_and_says_the_owner_side_was_not_checked() -> None:
+def test_what_the_program_writes_is_in_sync() -> None:
     r = judge("prod", ADDRESSES, evidence())
-    assert (r.status, r.exit_code, r.findings) == ("ok", 0, [])
+    assert (r.status, r.exit_code, r.findings, r.notes, r.unread) == ("ok", 0, [], [], [])
+
+
+def test_a_foreign_key_policy_that_cannot_be_read_is_said_unchecked_and_the_role_judged_alone() -> None:
+    r = judge("prod", ADDRESSES, evidence(key_arn=FOREIGN_KEY, identity=role_docs(FOREIGN_KEY, kind="inline"),
+                                          key_policy=None, key_policy_note="AccessDeniedException",
+                                          atlas={**ATLAS_OK, "customerMasterKeyID": FOREIGN_KEY}))
+    assert (r.status, r.findings) == ("ok", [])
     assert r.notes == ["key policy not checked (AccessDeniedException): judged the role's policies alone; "
                        "the key owner's side was NOT checked"]
+
+
+def test_the_own_account_key_policy_unread_cannot_decide_it_decides_for_that_key() -> None:
+    r = judge("prod", ADDRESSES, evidence(key_policy=None, key_policy_note="AccessDeniedException"))
+    assert r.exit_code == 2 and "its policy decides" in r.unread[0]
+    # ... unless something is certainly wrong anyway.
+    assert judge("prod", ADDRESSES, evidence(key_policy=None, atlas={**ATLAS_OK, "valid": False})).exit_code == 1
+
+
+def test_a_deny_in_the_role_policies_wins_over_the_key_policy_granting_the_role_itself() -> None:
+    own = json.loads(canonical_json(key_policy("arn:aws:iam::111122223333:root", ROLE, list(ADDRESSES.cidrs))))
+    deny = ("deny", {"Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]})
+    assert judge("prod", ADDRESSES, evidence(key_policy=own)).exit_code == 0
+    r = judge("prod", ADDRESSES, evidence(key_policy=own, identity=[*role_docs(SAME_KEY), deny]))
+    assert r.exit_code == 1
+    missing = [f for f in r.findings if f.kind == "missing"]
+    assert {c for f in missing for c in f.cidrs} == set(ADDRESSES.cidrs) and all(f.layer == "role policy" for f in missing)
 
 
 def test_an_unchanged_world_split_over_several_parts_is_not_drift() -> None:
