@@ -12,7 +12,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
 from config.args import args_from_config
-from config.settings import ATLAS_GOV_SETTING, NAMESPACE
+from config.settings import ATLAS_GOV_SETTING, NAMESPACE, SettingsError, parse_settings
 
 
 def _raw_config() -> dict[str, Any]:
@@ -28,9 +28,20 @@ def _default_tags() -> dict[str, str]:
 
 
 def load_args() -> AtlasKmsEncryptionArgs:
-    args: dict[str, Any] = args_from_config(_raw_config())
+    raw = _raw_config()
     # The provider's own setting: Atlas for Government assumes roles from another partition.
     gov = pulumi.Config("mongodbatlas").get(ATLAS_GOV_SETTING.split(":", 1)[1])
+    try:
+        # The stack config as written, before anything is registered: a key spelt another way
+        # (`project_id`) is refused here by its own name, as the drift command refuses it.
+        parse_settings(raw, stack=pulumi.get_stack(), aws_region=None, atlas_gov=gov, region_pending=True)
+    except SettingsError as exc:
+        raise pulumi.RunError(str(exc)) from exc
+    args: dict[str, Any] = args_from_config(raw)
+    alerts = args.get("alerts")
+    if isinstance(alerts, dict) and isinstance(alerts.get("webhook_url"), str):
+        # Set with `pulumi config set --secret --path`, it must stay secret in the state.
+        alerts["webhook_url"] = pulumi.Output.secret(alerts["webhook_url"])
     if gov is not None:
         args["is_mongodbgov_cloud"] = gov
     tags = _default_tags()

@@ -28,9 +28,12 @@ from core.arns import (
     parse_role_arn,
     partition_of,
 )
-from core.ips import CLOUDS, AddressError, SourceSelection, check_source, to_network
+from core.ips import CLOUDS, AddressError, SourceSelection, check_source, collapse, is_wide, to_network
 
 NAMESPACE = "atlas-kms"
+# Stands for a value kept encrypted in a stack file (`secure:`), which only the Pulumi engine can read:
+# the offline preview and the drift command know it is set, not what it is.
+SECRET_IN_STACK_FILE = "<secret in the stack file>"
 PROGRAM = "atlas-kms"
 
 KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts")
@@ -279,6 +282,14 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
                 except AddressError as exc:
                     problems.append(str(exc))
             extra = tuple(entries)
+            try:
+                merged = collapse([to_network(e, "") for e in entries])
+            except AddressError:
+                merged = []  # each bad entry is reported above
+            for cidr in merged if not allow_wide else []:
+                if is_wide(cidr) and cidr not in entries:
+                    problems.append(f"{key}.extraCidrs: the entries merge into {cidr}, wider than /16 (IPv6 /48), which "
+                                    f"all but removes the source-IP condition; narrow them, or set {key}.allowWideCidrs: true")
     return SourceSelection(control_plane, clusters, include_future, extra, allow_wide), enforce
 
 
@@ -287,7 +298,8 @@ def _parse_alerts(raw: Any, problems: list[str]) -> Alerts:
     if raw is None:
         return Alerts()
     if not isinstance(raw, Mapping):
-        problems.append(f"{key}: expected an object like {{\"emails\": [\"dba@example.com\"]}}, got {raw!r}")
+        # The value is not printed: it may be the webhook URL, set as a secret.
+        problems.append(f"{key}: expected an object like {{\"emails\": [\"dba@example.com\"]}}, got a {type(raw).__name__}")
         return Alerts()
     _unknown(raw, ALERTS_KEYS, key, problems)
     enabled = _bool(raw.get("enabled"), f"{key}.enabled", True, problems)
@@ -306,7 +318,7 @@ def _parse_alerts(raw: Any, problems: list[str]) -> Alerts:
             problems.append(f"{key}.roles: {bad} are not Atlas project roles; use some of {', '.join(PROJECT_ROLES)}")
         roles = tuple(found)
     webhook = raw.get("webhookUrl")
-    if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith("https://")):
+    if webhook is not None and webhook != SECRET_IN_STACK_FILE and (not isinstance(webhook, str) or not webhook.startswith("https://")):
         problems.append(f"{key}.webhookUrl: expected an https:// URL; set it as a secret: "
                         f"pulumi config set --secret --path '{key}.webhookUrl' https://...")
         webhook = None
@@ -444,9 +456,9 @@ def parse_settings(
     if partition_clash:
         where = "the AWS credentials' partition" if role_partition else f"aws:region {aws_region!r}"
         if gov:
-            problems.append(f"{ATLAS_GOV_SETTING}: true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
+            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
         else:
-            problems.append(f"{ATLAS_GOV_SETTING}: commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
+            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
     if not partition_known:
         pass
     elif key_arn and key_arn.partition != partition:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+from config.settings import SECRET_IN_STACK_FILE
 
 
 class StackFileError(ValueError):
@@ -26,8 +29,9 @@ def stack_name(path: Path) -> str:
 def read_stack_config(path: Path) -> dict[str, str]:
     """Flat `namespace:key -> string` config, objects as JSON, as the engine passes it.
 
-    Secure (encrypted) values are skipped: they cannot be read without the Pulumi
-    service, and none of atlas-kms's own settings is a secret.
+    Secure (encrypted) values cannot be read without the Pulumi engine: a top-level one is skipped,
+    a nested one (`pulumi config set --secret --path 'atlas-kms:alerts.webhookUrl'`) stands as
+    SECRET_IN_STACK_FILE, so that what checks the setting knows it is there.
     """
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -40,7 +44,17 @@ def read_stack_config(path: Path) -> dict[str, str]:
         if isinstance(value, dict) and set(value) == {"secure"}:
             continue
         if isinstance(value, dict | list | bool):
-            flat[str(key)] = json.dumps(value)
+            flat[str(key)] = json.dumps(_mask_secure(value))
         else:
             flat[str(key)] = str(value)
     return flat
+
+
+def _mask_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_IN_STACK_FILE
+        return {k: _mask_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secure(v) for v in value]
+    return value

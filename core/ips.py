@@ -167,7 +167,8 @@ class Span:
         return _cidr(self.version, self.lo, self.prefix)
 
 
-_V4 = re.compile(r"(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:/(0|[1-9]\d?))?")
+# ASCII digits only: `\d` would also take other scripts' digits, which ipaddress refuses.
+_V4 = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})(?:/(0|[1-9][0-9]?))?")
 
 
 def _cidr(version: int, lo: int, prefix: int) -> str:
@@ -340,8 +341,19 @@ def build_address_set(
                 raise AddressError(f"{exc}. Nothing was changed; report the answer to MongoDB support") from None
         spans.append(span)
         origins.setdefault(span.cidr, []).append(origin)
+    cidrs = collapse_spans(spans)
+    if not selection.allow_wide:
+        # Adjacent entries can merge into a range wider than any one of them (two /16s into a /15):
+        # what lands in the policy is what counts.
+        for cidr in cidrs:
+            if is_wide(cidr):
+                raise AddressError(
+                    f"sourceIps: the allowed addresses merge into {cidr}, wider than /{WIDEST_PREFIX[4]} (IPv6 "
+                    f"/{WIDEST_PREFIX[6]}); narrow atlas-kms:sourceIps.extraCidrs, or set "
+                    f"atlas-kms:sourceIps.allowWideCidrs: true if you really mean it"
+                )
     return AddressSet(
-        cidrs=tuple(collapse_spans(spans)),
+        cidrs=tuple(cidrs),
         origins={k: tuple(v) for k, v in sorted(origins.items())},
         missing_clusters=missing,
     )

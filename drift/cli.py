@@ -32,7 +32,8 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
     try:
         stack = stack_name(path)
         raw = read_stack_config(path)
-        region = raw.get("aws:region")
+        # As the program's AWS provider: aws:region, else the standard chain (AWS_REGION, the profile).
+        region = raw.get("aws:region") or boto3.session.Session().region_name
         gov = raw.get("mongodbatlas:isMongodbgovCloud")
         preliminary = parse_settings(raw, stack=stack, aws_region=region, atlas_gov=gov)
         if role_arn:

@@ -118,30 +118,50 @@ def encryption_uses_full_key_arn(resource_type: str, props: Mapping[str, Any]) -
     return []
 
 
-def source_ips_are_atlas_like(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No private, loopback, link-local, multicast or shared range, and nothing wider than /16 (/48):
-    such an entry can never be Atlas's address and, when wide, voids the condition (0.0.0.0/0)."""
+def _source_ip_entries(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(statement Sid, entry) of every aws:SourceIp entry in Atlas's statements."""
     field = {"aws:iam/policy:Policy": "policy", "aws:iam/rolePolicy:RolePolicy": "policy",
              "aws:kms/key:Key": "policy", "aws:kms/keyPolicy:KeyPolicy": "policy"}.get(resource_type)
     doc = _doc(props.get(field)) if field else None
     if doc is None:
         return []
-    problems = []
+    out = []
     for stmt in _statements(doc):
         sid = str(stmt.get("Sid", ""))
-        if not (sid.startswith(ATLAS_SID_PREFIX) or sid == KEY_POLICY_ATLAS_SID):
+        if sid.startswith(ATLAS_SID_PREFIX) or sid == KEY_POLICY_ATLAS_SID:
+            out += [(sid, e) for e in _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp"))]
+    return out
+
+
+def source_ips_are_public(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No private, loopback, link-local, multicast, shared or reserved range: Atlas never calls from one."""
+    problems = []
+    for sid, entry in _source_ip_entries(resource_type, props):
+        try:
+            net = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            problems.append(f"{sid}: {entry!r} is not an IP address or CIDR")
             continue
-        for entry in _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp")):
-            try:
-                net = ipaddress.ip_network(str(entry), strict=False)
-            except ValueError:
-                problems.append(f"{sid}: {entry!r} is not an IP address or CIDR")
-                continue
-            special = next((n for n in NON_PUBLIC if n.version == net.version and net.subnet_of(n)), None)  # type: ignore[arg-type]
-            if special is not None:
-                problems.append(f"{sid}: {entry} lies in the non-public range {special}; Atlas never calls KMS from it")
-            elif net.prefixlen < WIDEST_PREFIX[net.version]:
-                problems.append(f"{sid}: {entry} is wider than /{WIDEST_PREFIX[net.version]} and all but removes the source-IP condition")
+        special = next((n for n in NON_PUBLIC if n.version == net.version and net.subnet_of(n)), None)  # type: ignore[arg-type]
+        if special is not None:
+            problems.append(f"{sid}: {entry} lies in the non-public range {special}; Atlas never calls KMS from it")
+    return problems
+
+
+def source_ips_are_narrow(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Nothing wider than /16 (IPv6 /48): a wide range all but voids the condition (0.0.0.0/0 does).
+
+    A stack that allows a wide range on purpose (`sourceIps.allowWideCidrs`) sets this one rule to
+    advisory in the pack's config (docs/safety.md).
+    """
+    problems = []
+    for sid, entry in _source_ip_entries(resource_type, props):
+        try:
+            net = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            continue  # reported by source_ips_are_public
+        if net.prefixlen < WIDEST_PREFIX[net.version]:
+            problems.append(f"{sid}: {entry} is wider than /{WIDEST_PREFIX[net.version]} and all but removes the source-IP condition")
     return problems
 
 
@@ -157,6 +177,6 @@ RULES: tuple[Rule, ...] = (
     Rule("atlas-kms-role-policy-least-privilege", "Atlas's KMS statements allow three actions on one key from Atlas's IPs.", atlas_role_policy_least_privilege),
     Rule("atlas-kms-trust-policy", "The Atlas role trusts one principal and requires the external id.", atlas_trust_policy),
     Rule("atlas-kms-full-key-arn", "Atlas is given the key's full ARN.", encryption_uses_full_key_arn),
-    Rule("atlas-kms-source-ip-sanity", "Atlas's IP conditions hold only public ranges no wider than /16 (IPv6 /48).",
-         source_ips_are_atlas_like),
+    Rule("atlas-kms-source-ip-public", "Atlas's IP conditions hold only public ranges.", source_ips_are_public),
+    Rule("atlas-kms-source-ip-narrow", "Atlas's IP conditions hold no range wider than /16 (IPv6 /48).", source_ips_are_narrow),
 )

@@ -185,3 +185,22 @@ def test_the_fast_parser_accepts_and_refuses_exactly_what_ipaddress_does(entry: 
     assert (span.version, span.lo, span.hi, span.prefix) == (
         net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
     assert span.cidr == str(net)
+
+
+def test_the_fast_parser_refuses_digits_of_other_scripts_as_ipaddress_does() -> None:
+    from core.ips import to_span
+
+    for entry in ("3\u0661.2.3.4", "3.2.3.\u0664", "3.2.3.4/2\u0664"):
+        with pytest.raises(AddressError):
+            to_network(entry, "e")
+        with pytest.raises(AddressError):
+            to_span(entry, "e")
+
+
+def test_atlas_and_extra_addresses_merging_into_a_wide_range_stop_the_plan() -> None:
+    cp = {"aws": {"us-east-1": ["3.92.113.229/32"]}}
+    wide = SourceSelection(extra_cidrs=("13.0.0.0/16", "13.1.0.0/16"))
+    with pytest.raises(AddressError, match=r"merge into 13.0.0.0/15, wider than /16.*allowWideCidrs"):
+        build_address_set(cp, [], wide)
+    allowed = SourceSelection(extra_cidrs=("13.0.0.0/16", "13.1.0.0/16"), allow_wide=True)
+    assert "13.0.0.0/15" in build_address_set(cp, [], allowed).cidrs

@@ -163,7 +163,7 @@ def test_atlas_for_government_trusts_its_own_principal_and_uses_atlas_gov_region
 
 def test_a_partition_mismatch_stops_the_update_before_any_child_resource() -> None:
     registered: list[Any] = []
-    with pytest.raises(Exception, match=r"mongodbatlas:isMongodbgovCloud: commercial Atlas.*'aws-us-gov'"):
+    with pytest.raises(Exception, match=r"isMongodbgovCloud input\): commercial Atlas.*'aws-us-gov'"):
         run_program(config("same-account", {"aws:region": "us-gov-west-1"}), stack="same-account", registrations=registered)
     assert [r.type for r in registered] == ["atlas-kms:index:AtlasKmsEncryption"]
 
@@ -274,3 +274,21 @@ def test_make_help_lists_every_target() -> None:
 def test_drift_help_describes_the_command_not_itself() -> None:
     out = subprocess.run([sys.executable, "-m", "drift", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "--help` for options" not in out and "exit 0" in out
+
+
+def test_a_setting_spelt_the_python_way_is_refused_by_its_own_name_before_anything_is_registered() -> None:
+    cfg = config("same-account")
+    cfg["atlas-kms:project_id"] = cfg.pop("atlas-kms:projectId")
+    registered: list[Any] = []
+    with pytest.raises(Exception, match=r"atlas-kms:project_id: unknown setting"):
+        run_program(cfg, stack="same-account", registrations=registered)
+    assert registered == []
+
+
+def test_a_webhook_kept_secret_in_the_stack_file_previews_as_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "Pulumi.hooked.yaml"
+    stack.write_text((STACKS / "Pulumi.same-account.yaml").read_text()
+                     + "  atlas-kms:alerts:\n    webhookUrl:\n      secure: v1:AAAABBBBCCCC\n")
+    assert preview.main(["--stack-file", str(stack)]) == 0
+    out = capsys.readouterr().out
+    assert "AAAABBBB" not in out and "notifications: [secret]" in out

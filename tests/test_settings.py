@@ -175,7 +175,7 @@ def test_commercial_atlas_with_a_govcloud_role_names_the_gov_setting_and_the_par
     with pytest.raises(SettingsError) as err:
         gov(atlas_gov=None)
     [problem] = err.value.problems
-    assert problem.startswith("mongodbatlas:isMongodbgovCloud: commercial Atlas")
+    assert problem.startswith("mongodbatlas:isMongodbgovCloud (the component's isMongodbgovCloud input): commercial Atlas")
     assert "'aws-us-gov'" in problem and "set mongodbatlas:isMongodbgovCloud: true" in problem
 
 
@@ -183,7 +183,7 @@ def test_atlas_for_government_with_a_commercial_role_names_the_gov_setting_and_t
     with pytest.raises(SettingsError) as err:
         gov(region="eu-west-2", partition="aws")
     [problem] = err.value.problems
-    assert problem.startswith("mongodbatlas:isMongodbgovCloud: true means Atlas for Government")
+    assert problem.startswith("mongodbatlas:isMongodbgovCloud (the component's isMongodbgovCloud input): true means Atlas for Government")
     assert "'aws-us-gov'" in problem and "role is in 'aws'" in problem
 
 
@@ -239,3 +239,21 @@ def test_a_wide_extra_range_needs_the_explicit_setting_and_a_private_one_is_neve
     s = parse({"atlas-kms:sourceIps": {**wide, "allowWideCidrs": True}})
     assert s.selection.allow_wide is True and s.selection.extra_cidrs == ("128.0.0.0/1",)
     assert problems({"atlas-kms:sourceIps": {"extraCidrs": ["10.0.0.0/8"], "allowWideCidrs": True}})
+
+
+def test_extra_ranges_that_merge_into_a_wide_one_need_the_setting_too() -> None:
+    [problem] = problems({"atlas-kms:sourceIps": {"extraCidrs": ["3.0.0.0/16", "3.1.0.0/16"]}})
+    assert problem.startswith("atlas-kms:sourceIps.extraCidrs: the entries merge into 3.0.0.0/15")
+    assert parse({"atlas-kms:sourceIps": {"extraCidrs": ["3.0.0.0/16", "3.1.0.0/16"], "allowWideCidrs": True}})
+
+
+def test_a_webhook_kept_secret_in_the_stack_file_counts_as_set() -> None:
+    from config.settings import SECRET_IN_STACK_FILE
+
+    s = parse({"atlas-kms:alerts": {"webhookUrl": SECRET_IN_STACK_FILE}})
+    assert s.alerts.webhook_url == SECRET_IN_STACK_FILE and s.alerts.roles == ()
+
+
+def test_an_alerts_value_that_is_not_an_object_is_not_printed() -> None:
+    [problem] = problems({"atlas-kms:alerts": "https://hooks.example.com/T0K3N"})
+    assert "T0K3N" not in problem and "got a str" in problem

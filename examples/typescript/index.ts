@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as atlaskms from "@pulumi/atlas-kms";
 
 const encryption = new atlaskms.AtlasKmsEncryption("atlas-kms", {
-    // Any string input may come from another resource, e.g. a mongodbatlas.Project's id.
+    // projectId may come from another resource, e.g. a mongodbatlas.Project's id (the other settings are plain values).
     projectId: "6f1e2d3c4b5a697887766554",
     sourceIps: {
         controlPlane: ["all"],

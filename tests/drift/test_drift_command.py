@@ -192,3 +192,12 @@ def test_all_stacks_are_checked_concurrently_and_the_worst_exit_code_wins(tmp_pa
     assert code == 2
     broken = next(r for r in body if r["stack"] == "broken")
     assert broken["status"] == "error" and "atlas-kms:sourceIps.extraCidrs[0]" in broken["unread"][0]
+
+
+def test_the_region_comes_from_the_standard_chain_when_the_stack_file_has_none(tmp_path: Path, atlas: AtlasState, iam: Any, key: str) -> None:
+    deploy_role(iam, "prod", expected_documents(key_arn=key))
+    atlas_uses(atlas, key)
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(f'config:\n  atlas-kms:projectId: "6f1e2d3c4b5a697887766554"\n  atlas-kms:keyArn: {key}\n')
+    code, lines = drift("--stack-file", str(path))  # AWS_DEFAULT_REGION=eu-west-2, as the program's provider would use
+    assert code == 0, lines

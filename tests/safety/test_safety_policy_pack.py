@@ -120,13 +120,23 @@ def test_the_pack_wires_every_rule_as_a_mandatory_resource_validation(monkeypatc
         (["not-an-address"], "not an IP address"),
     ],
 )
-def test_the_source_ip_rule_refuses_ranges_atlas_never_calls_from(cidrs: list[str], expected: str) -> None:
-    from policy_pack.rules import source_ips_are_atlas_like
+def test_the_source_ip_rules_refuse_ranges_atlas_never_calls_from(cidrs: list[str], expected: str) -> None:
+    from policy_pack.rules import source_ips_are_narrow, source_ips_are_public
 
-    found = source_ips_are_atlas_like("aws:iam/policy:Policy", policy(Condition={"IpAddress": {"aws:SourceIp": cidrs}}))
-    assert len(found) == 1 and expected in found[0], found
+    def found(resource_type: str, props: dict[str, Any]) -> list[str]:
+        return source_ips_are_public(resource_type, props) + source_ips_are_narrow(resource_type, props)
+
+    problems = found("aws:iam/policy:Policy", policy(Condition={"IpAddress": {"aws:SourceIp": cidrs}}))
+    assert len(problems) == 1 and expected in problems[0], problems
     key_policy = {"policy": json.dumps({"Statement": [{"Sid": "AtlasRoleUsesKey", "Effect": "Allow", "Resource": "*",
                                                        "Condition": {"IpAddress": {"aws:SourceIp": cidrs}}}]})}
-    assert source_ips_are_atlas_like("aws:kms/keyPolicy:KeyPolicy", key_policy) == [
-        found[0].replace("AtlasEncryptionAtRestKms", "AtlasRoleUsesKey")]
-    assert source_ips_are_atlas_like("aws:iam/policy:Policy", policy()) == []
+    assert found("aws:kms/keyPolicy:KeyPolicy", key_policy) == [problems[0].replace("AtlasEncryptionAtRestKms", "AtlasRoleUsesKey")]
+    assert found("aws:iam/policy:Policy", policy()) == []
+
+
+def test_a_wide_range_is_its_own_rule_so_a_stack_that_allows_it_can_make_only_that_one_advisory() -> None:
+    from policy_pack.rules import source_ips_are_narrow, source_ips_are_public
+
+    wide = policy(Condition={"IpAddress": {"aws:SourceIp": ["128.0.0.0/1"]}})
+    assert source_ips_are_public("aws:iam/policy:Policy", wide) == []
+    assert source_ips_are_narrow("aws:iam/policy:Policy", wide)
