@@ -43,7 +43,7 @@ def address_sets(draw: st.DrawFn) -> list[str]:
     for _ in range(size):
         if rnd.random() < v6_share:
             # Global unicast (2000::/3): Atlas calls from public addresses only.
-            base.append(ipaddress.ip_network(((1 << 125) | rnd.getrandbits(125), rnd.randint(48, 128)), strict=False))
+            base.append(ipaddress.ip_network(((1 << 125) | rnd.getrandbits(125), rnd.randint(56, 128)), strict=False))  # adjacent /48s would merge wider than /48
         else:
             base.append(ipaddress.ip_network((rnd.getrandbits(32), rnd.choice([20, 24, 28, 30, 31, 32, 32, 32])), strict=False))
     extra: list[Any] = []
