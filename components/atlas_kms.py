@@ -253,10 +253,11 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 resource=self,
             )
         cidrs = list(addresses.cidrs)
-        wide = [c for c in s.selection.extra_cidrs if is_wide(c)]
+        # What lands in the policy counts: adjacent extraCidrs may merge into a wide range.
+        wide = [c for c in cidrs if is_wide(c)]
         if wide:
             pulumi.log.warn(
-                f"atlas-kms:sourceIps.allowWideCidrs is true and extraCidrs holds {', '.join(wide)}: the key can be "
+                f"atlas-kms:sourceIps.allowWideCidrs is true and the allowed addresses hold {', '.join(wide)}: the key can be "
                 "used by Atlas's role from far more addresses than Atlas uses. Narrow them and remove allowWideCidrs.",
                 resource=self,
             )

@@ -292,3 +292,9 @@ def test_a_webhook_kept_secret_in_the_stack_file_previews_as_secret(tmp_path: Pa
     assert preview.main(["--stack-file", str(stack)]) == 0
     out = capsys.readouterr().out
     assert "AAAABBBB" not in out and "notifications: [secret]" in out
+
+
+def test_extra_ranges_merging_wide_are_warned_about_as_merged() -> None:
+    r = run("same-account", {"atlas-kms:sourceIps": {"extraCidrs": ["3.0.0.0/16", "3.1.0.0/16"], "allowWideCidrs": True}})
+    assert "3.0.0.0/15" in r.outputs["allowedCidrs"]
+    assert any("allowWideCidrs is true" in line and "3.0.0.0/15" in line for line in r.logs)
