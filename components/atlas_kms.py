@@ -224,7 +224,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         identity = aws.get_caller_identity(opts=invoke)
         s = _settings_or_raise(config, stack=stack, aws_region=region, gov=gov, role_account=identity.account_id,
                                role_partition=identity.arn.split(":")[1])
-        webhook = args.get("alerts", {}).get("webhook_url")
+        webhook = (args.get("alerts") or {}).get("webhook_url")  # None and {} both mean "no alerts settings"
         # An Output keeps its dependency on the resource it comes from (a mongodbatlas.Project).
         project: pulumi.Input[str] = project_input if isinstance(project_input, pulumi.Output) else s.project_id
         tags: dict[str, pulumi.Input[str]] = {**s.tags, TAG_PROJECT: project}

@@ -268,3 +268,14 @@ def test_in_a_preview_that_creates_the_project_the_plan_uses_the_control_plane_o
     calls = [token for token, _ in run.calls]
     assert "mongodbatlas:index/getProjectIpAddresses:getProjectIpAddresses" not in calls
     assert run.of_type("mongodbatlas:index/encryptionAtRest:EncryptionAtRest")
+
+
+def test_optional_settings_given_as_none_mean_not_set() -> None:
+    def program() -> None:
+        from components.atlas_kms import AtlasKmsEncryption
+
+        AtlasKmsEncryption("atlas-kms", {"project_id": "6f1e2d3c4b5a697887766554", "alerts": None,  # type: ignore[typeddict-item]
+                                         "source_ips": None, "key_account": None})  # type: ignore[typeddict-item]
+
+    run = run_program(stack_config("same-account"), stack="same-account", program=program)
+    assert len(run.of_type("mongodbatlas:index/alertConfiguration:AlertConfiguration")) == 3
