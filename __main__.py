@@ -33,8 +33,11 @@ def load_args() -> AtlasKmsEncryptionArgs:
     gov = pulumi.Config("mongodbatlas").get(ATLAS_GOV_SETTING.split(":", 1)[1])
     try:
         # The stack config as written, before anything is registered: a key spelt another way
-        # (`project_id`) is refused here by its own name, as the drift command refuses it.
-        parse_settings(raw, stack=pulumi.get_stack(), aws_region=None, atlas_gov=gov, region_pending=True)
+        # (`project_id`) is refused here by its own name, as the drift command refuses it. `aws:region`, when
+        # the stack sets it, is the default provider's region and fixes the partition, so an ARN of another
+        # partition is refused here too, not only once the component has asked the provider.
+        parse_settings(raw, stack=pulumi.get_stack(), aws_region=pulumi.Config("aws").get("region"),
+                       atlas_gov=gov, region_pending=True)
     except SettingsError as exc:
         raise pulumi.RunError(str(exc)) from exc
     args: dict[str, Any] = args_from_config(raw)
@@ -59,5 +62,6 @@ pulumi.export("roleArn", encryption.role_arn)
 pulumi.export("atlasRoleId", encryption.atlas_role_id)
 pulumi.export("allowedCidrs", encryption.allowed_cidrs)
 pulumi.export("encryptionValid", encryption.encryption_valid)
+pulumi.export("retainedKeyArns", encryption.retained_key_arns)
 if encryption.key_policy_statement_for_owner is not None:
     pulumi.export("keyPolicyStatementForOwner", encryption.key_policy_statement_for_owner)

@@ -36,7 +36,13 @@ NAMESPACE = "atlas-kms"
 SECRET_IN_STACK_FILE = "<secret in the stack file>"
 PROGRAM = "atlas-kms"
 
-KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts")
+KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts",
+              "retainedKeyArns", "keyGeneration", "retiredKeyGenerations", "rotationPeriodInDays")
+# KMS automatic rotation period bounds and default.
+# https://docs.aws.amazon.com/kms/latest/developerguide/rotating-keys-enable.html
+ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS, ROTATION_PERIOD_DEFAULT_DAYS = 90, 2560, 365
+# A bound on created key generations, so that a typo (keyGeneration: 2000) cannot create thousands of keys.
+MAX_KEY_GENERATION = 100
 ALERTS_KEYS = ("enabled", "emails", "roles", "webhookUrl")
 # Atlas project roles an alert can notify (Atlas Admin API v2, notifications[].roles).
 PROJECT_ROLES = ("GROUP_OWNER", "GROUP_BACKUP_MANAGER", "GROUP_CLUSTER_MANAGER", "GROUP_DATA_ACCESS_ADMIN",
@@ -122,6 +128,14 @@ class Settings:
     # which leaves search indexes without the customer key (and turns it off if enabled by hand).
     enabled_for_search_nodes: bool = True
     alerts: Alerts = field(default_factory=Alerts)
+    # Keys Atlas no longer uses whose snapshots may still need them (`retainedKeyArns`).
+    retained_key_arns: tuple[KeyArn, ...] = ()
+    # The generation of the key this program creates (`keyGeneration`); earlier ones are kept.
+    key_generation: int = 1
+    # Created generations released from Atlas's access (`retiredKeyGenerations`); never deleted.
+    retired_generations: tuple[int, ...] = ()
+    # KMS automatic rotation period of created keys (`rotationPeriodInDays`).
+    rotation_period_days: int = ROTATION_PERIOD_DEFAULT_DAYS
 
     @property
     def mode(self) -> Mode:
@@ -176,10 +190,19 @@ class Settings:
 
     @property
     def key_alias(self) -> str:
-        # Alias names: letters, digits, '/', '_' and '-'; unique per account and region.
-        # https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html#API_CreateAlias_RequestSyntax
+        return self.generation_alias(1)
+
+    def generation_alias(self, generation: int) -> str:
+        """The alias of a created key generation: the first keeps the original name, so that existing
+        stacks keep their alias; later ones get a suffix. The program finds its own earlier
+        generations by these names.
+
+        Alias names: letters, digits, '/', '_' and '-'; unique per account and region.
+        https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html#API_CreateAlias_RequestSyntax
+        """
         stack = re.sub(r"[^A-Za-z0-9/_-]", "-", self.stack)
-        return f"alias/atlas-kms/{self.project_id}/{stack}"
+        base = f"alias/atlas-kms/{self.project_id}/{stack}"
+        return base if generation == 1 else f"{base}/gen-{generation}"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -225,6 +248,58 @@ def _str_list(value: Any, key: str, problems: list[str]) -> list[str] | None:
     return list(value)
 
 
+def _int(value: Any, key: str, default: int, low: int, high: int, problems: list[str]) -> int:
+    """A whole number within [low, high]: YAML gives an int, `pulumi config set` a string."""
+    if value is None:
+        return default
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or not low <= number <= high:
+        problems.append(f"{key}: expected a whole number from {low} to {high}, got {value!r}")
+        return default
+    return number
+
+
+def _parse_retained(raw: Any, problems: list[str]) -> tuple[KeyArn, ...]:
+    key = f"{NAMESPACE}:retainedKeyArns"
+    if raw is None:
+        return ()
+    entries = _str_list(raw, key, problems)
+    found: list[KeyArn] = []
+    for i, entry in enumerate(entries or []):
+        try:
+            arn = parse_key_arn(entry, f"{key}[{i}]")
+        except ArnError as exc:
+            problems.append(str(exc))
+            continue
+        if arn in found:
+            problems.append(f"{key}[{i}]: {arn} is listed twice; remove one")
+            continue
+        found.append(arn)
+    return tuple(found)
+
+
+def _parse_generations(raw: Any, generation: int, creates: bool, problems: list[str]) -> tuple[int, ...]:
+    key = f"{NAMESPACE}:retiredKeyGenerations"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(g, int) and not isinstance(g, bool) for g in raw):
+        problems.append(f"{key}: expected a list of whole numbers (earlier values of {NAMESPACE}:keyGeneration), got {raw!r}")
+        return ()
+    bad = [g for g in raw if g < 1 or g > MAX_KEY_GENERATION]
+    if bad:
+        problems.append(f"{key}: {bad} are not key generations (1 to {MAX_KEY_GENERATION})")
+    if len(set(raw)) != len(raw):
+        problems.append(f"{key}: {raw} lists a generation twice")
+    if creates and generation in raw:
+        problems.append(f"{key}: generation {generation} is {NAMESPACE}:keyGeneration, the key Atlas is to use; "
+                        f"only earlier generations can be retired (raise keyGeneration first)")
+    return tuple(sorted(set(raw)))
+
+
 def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, bool]:
     key = f"{NAMESPACE}:sourceIps"
     default = SourceSelection()
@@ -249,7 +324,7 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
             elif not clouds:
                 problems.append(f"{key}.controlPlane: an empty list would allow no control-plane address; use \"all\"")
             elif len(set(clouds)) != len(clouds):
-                problems.append(f"{key}.controlPlane: {clouds} lists a cloud twice")
+                problems.append(f"{key}.controlPlane: {clouds} lists a cloud twice; list each cloud once, like {sorted(set(clouds))}")
             else:
                 control_plane = tuple(sorted(clouds))
 
@@ -430,6 +505,18 @@ def parse_settings(
     search_nodes = _bool(_decode(raw.get("enabledForSearchNodes"), f"{NAMESPACE}:enabledForSearchNodes", problems),
                          f"{NAMESPACE}:enabledForSearchNodes", True, problems)
     gov = _bool(_decode(atlas_gov, ATLAS_GOV_SETTING, problems), ATLAS_GOV_SETTING, False, problems)
+    retained = _parse_retained(_decode(raw.get("retainedKeyArns"), f"{NAMESPACE}:retainedKeyArns", problems), problems)
+    generation = _int(raw.get("keyGeneration"), f"{NAMESPACE}:keyGeneration", 1, 1, MAX_KEY_GENERATION, problems)
+    retired = _parse_generations(_decode(raw.get("retiredKeyGenerations"), f"{NAMESPACE}:retiredKeyGenerations", problems),
+                                 generation, key_arn is None and raw.get("keyArn") is None, problems)
+    rotation = _int(raw.get("rotationPeriodInDays"), f"{NAMESPACE}:rotationPeriodInDays", ROTATION_PERIOD_DEFAULT_DAYS,
+                    ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS, problems)
+    if raw.get("rotationPeriodInDays") is not None and raw.get("keyArn") is not None:
+        problems.append(f"{NAMESPACE}:rotationPeriodInDays: only for keys this program creates; an existing key's "
+                        f"rotation is set by its owner (remove it, or remove {NAMESPACE}:keyArn)")
+    if key_arn is not None and key_arn in retained:
+        problems.append(f"{NAMESPACE}:retainedKeyArns: {key_arn} is {NAMESPACE}:keyArn, the key Atlas is to use; a "
+                        "retained key is one Atlas no longer uses but snapshots still need: remove it from the list")
 
     # One key region, from wherever it is stated; every statement must agree.
     stated = [
@@ -469,6 +556,11 @@ def parse_settings(
         why = atlas_key_region_problem(key_region, gov)
         if why:
             problems.append(f"{region_source}: the key's region {why}; put the key in a region Atlas supports")
+
+    for i, arn in enumerate(retained):
+        if partition_known and arn.partition != partition:
+            problems.append(f"{NAMESPACE}:retainedKeyArns[{i}]: partition {arn.partition!r} differs from the role's "
+                            f"partition {partition!r}; Atlas's role cannot use a key in another partition")
 
     if key_account is not None:
         k = f"{NAMESPACE}:keyAccount"
@@ -512,4 +604,8 @@ def parse_settings(
         atlas_gov=gov,
         enabled_for_search_nodes=search_nodes,
         alerts=alerts,
+        retained_key_arns=retained,
+        key_generation=generation,
+        retired_generations=retired,
+        rotation_period_days=rotation,
     )

@@ -18,6 +18,9 @@ _KMS_ARN = re.compile(
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$"
 )
+_LONG_ROLE_NAME = re.compile(
+    r"^arn:[a-z-]+:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{65,})$"
+)
 
 # The longest KMS key ARN that AWS can hand out, used to size policies before the key
 # exists (a created key's ARN is unknown during `pulumi preview`): the longest
@@ -98,6 +101,13 @@ def parse_role_arn(value: str, setting: str) -> RoleArn:
         raise ArnError(f"{setting}: expected an IAM role ARN, like {example}")
     m = _ROLE_ARN.fullmatch(value)
     if not m:
+        long = _LONG_ROLE_NAME.fullmatch(value)
+        if long:
+            # IAM role names are 1 to 64 characters, so no role has this ARN: it is mistyped.
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-names
+            raise ArnError(f"{setting}: the role name {long['name']!r} is {len(long['name'])} characters; IAM role "
+                           f"names are at most 64. Copy the role's ARN from IAM "
+                           f"(aws iam get-role --role-name <name> --query Role.Arn), like {example}")
         raise ArnError(f"{setting}: {value!r} is not an IAM role ARN; expected the form {example}")
     if m["partition"] not in PARTITIONS:
         raise ArnError(f"{setting}: unknown partition {m['partition']!r}; use one of {', '.join(PARTITIONS)}")

@@ -8,6 +8,7 @@ camelCase property names, and computed outputs (ARNs, ids) are returned explicit
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import sys
 import threading
@@ -23,7 +24,19 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from core.arns import partition_of
-from offline.model import ATLAS_PRINCIPALS, ProviderModel, Seen, changes
+from offline.model import (
+    ALIAS,
+    ATLAS_PRINCIPALS,
+    EAR,
+    KEY,
+    ROLE,
+    ProviderError,
+    ProviderModel,
+    Seen,
+    alias_not_found_error,
+    changes,
+    reveal,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -62,6 +75,11 @@ class World:
     key_valid: bool = True
     # The state a previous run left, by (type, name): see ProgramRun.stored_state.
     stored: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # What Atlas holds for the project (`get_encryption_at_rest`), in the provider's engine names;
+    # None: what the stored state's EncryptionAtRest left, or a project never configured.
+    atlas_encryption: dict[str, Any] | None = None
+    # Resources `pulumi up --replace` names: created anew although their inputs did not change.
+    replace: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def sample(cls) -> World:
@@ -76,6 +94,55 @@ class World:
             return {cloud: dict(section.get(cloud, {})) for cloud in ("aws", "azure", "gcp")}
 
         return {"inbound": strip(self.control_plane.get("inbound")), "outbound": strip(self.control_plane.get("outbound"))}
+
+    def encryption_answer(self, project_id: str) -> dict[str, Any]:
+        """Atlas's current encryption-at-rest settings, as the data source returns them.
+
+        Atlas answers what was last applied: the stored EncryptionAtRest, with Atlas's own `valid`.
+        A project never configured answers every field empty (terraform-provider-mongodbatlas
+        internal/service/encryptionatrest/data_source.go reads the same GET as the resource).
+        """
+        if self.atlas_encryption is not None:
+            kms = dict(self.atlas_encryption.get("awsKmsConfig") or {})
+            search = self.atlas_encryption.get("enabledForSearchNodes")
+        else:
+            stored = next((state for (typ, _), (_, state) in self.stored.items() if typ == EAR), None)
+            plain = reveal(stored) if stored else {}
+            kms = dict(plain.get("awsKmsConfig") or {})
+            search = plain.get("enabledForSearchNodes", False)
+        empty = {"enabled": False, "customerMasterKeyId": "", "region": "", "roleId": "", "valid": False,
+                 "requirePrivateNetworking": False, "accessKeyId": "", "secretAccessKey": ""}
+        return {"projectId": project_id, "id": project_id, "awsKmsConfig": {**empty, **kms},
+                "enabledForSearchNodes": bool(search), "azureKeyVaultConfig": None, "googleCloudKmsConfig": None}
+
+    def alias_answer(self, name: str, region: str | None) -> dict[str, Any]:
+        """An alias the stored state holds, pointing at its stored key; else the provider's not-found error."""
+        keys = {reveal(state).get("keyId"): reveal(state).get("arn") for (typ, _), (_, state) in self.stored.items() if typ == KEY}
+        for (typ, _), (_, state) in self.stored.items():
+            plain = reveal(state)
+            if typ == ALIAS and plain.get("name") == name and plain.get("targetKeyId") in keys:
+                arn = keys[plain["targetKeyId"]]
+                return {"arn": arn.split(":key/")[0] + ":" + name, "id": name, "name": name, "region": region or "",
+                        "targetKeyArn": arn, "targetKeyId": plain["targetKeyId"]}
+        raise alias_not_found_error(name)
+
+    def roles_answer(self, name_regex: str | None) -> dict[str, Any]:
+        """ListRoles filtered by name, as the data source aws_iam_roles does: the roles the state holds."""
+        pattern = re.compile(name_regex or ".*")
+        roles = sorted((reveal(state)["name"], reveal(state)["arn"]) for (typ, _), (_, state) in self.stored.items()
+                       if typ == ROLE and pattern.search(str(reveal(state).get("name", ""))))
+        return {"id": self.account, "names": [n for n, _ in roles], "arns": [a for _, a in roles],
+                "nameRegex": name_regex, "pathPrefix": None}
+
+    def role_answer(self, name: str) -> dict[str, Any]:
+        for (typ, _), (_, state) in self.stored.items():
+            plain = reveal(state)
+            if typ == ROLE and plain.get("name") == name:
+                return {"arn": plain["arn"], "name": name, "id": name, "tags": plain.get("tags") or {},
+                        "uniqueId": plain.get("uniqueId", ""), "assumeRolePolicy": plain.get("assumeRolePolicy", ""),
+                        "path": "/", "description": plain.get("description", ""), "maxSessionDuration": 3600,
+                        "createDate": "2026-11-28T00:00:00Z", "permissionsBoundary": "", "roleLastUseds": []}
+        raise ProviderError(f"reading IAM Role ({name}): couldn't find resource")
 
     def project_answer(self, project_id: str) -> dict[str, Any]:
         clusters = (self.project.get("services") or {}).get("clusters") or []
@@ -97,6 +164,7 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
+    replace_on_changes: list[str] = field(default_factory=list)
 
 
 class AtlasKmsMocks(pulumi.runtime.Mocks):
@@ -108,7 +176,7 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.model = ProviderModel(partition=world.partition, atlas_gov=world.atlas_gov, key_valid=world.key_valid,
-                                   stored=world.stored)
+                                   stored=world.stored, replace=world.replace)
         # Set by the monitor just before each registration: the engine's view of its dependencies.
         self.pending_dependencies: list[str] = []
         self.by_urn: dict[str, Seen] = {}
@@ -119,6 +187,18 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
             return self.world.control_plane_answer()
         if args.token == "mongodbatlas:index/getProjectIpAddresses:getProjectIpAddresses":
             return self.world.project_answer(args.args["projectId"])
+        if args.token == "mongodbatlas:index/getEncryptionAtRest:getEncryptionAtRest":
+            return self.world.encryption_answer(args.args["projectId"])
+        if args.token == "aws:kms/getAlias:getAlias":
+            try:
+                return self.world.alias_answer(args.args["name"], args.args.get("region"))
+            except ProviderError as exc:
+                # The engine hands a provider's error back as an invoke failure, which the SDK raises.
+                return {}, [("", str(exc))]  # type: ignore[return-value]
+        if args.token == "aws:iam/getRoles:getRoles":
+            return self.world.roles_answer(args.args.get("nameRegex"))
+        if args.token == "aws:iam/getRole:getRole":
+            return self.world.role_answer(args.args["name"])
         if args.token == "aws:index/getRegion:getRegion":
             # The default AWS provider's region: `aws:region` of the stack.
             return {"region": self.world.region, "name": self.world.region, "id": self.world.region,
@@ -185,6 +265,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     inputs=dict(inputs),
                     state=dict(state.state) if state else {},
+                    replace_on_changes=list(request.replaceOnChanges),
                 )
             )
         return response

@@ -40,6 +40,7 @@ from core.atlas_regions import ATLAS_AWS_REGIONS
 
 # Types, as the engine names them.
 KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/policy:Policy"
@@ -81,6 +82,19 @@ SENSITIVE_INPUTS = {EAR: {"awsKmsConfig": ("customerMasterKeyId", "accessKeyId",
 
 class ProviderError(Exception):
     """An error the real provider or Atlas returns; the registration fails with it."""
+
+
+# KMS's default automatic rotation period, which the provider reads back into state when the program
+# does not set one (terraform-provider-aws internal/service/kms/key.go: rotation_period_in_days is
+# Optional+Computed; https://docs.aws.amazon.com/kms/latest/developerguide/rotating-keys-enable.html).
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+
+
+def alias_not_found_error(name: str) -> ProviderError:
+    """The AWS provider's error for an alias that does not exist (data source aws_kms_alias)."""
+    # terraform-provider-aws internal/service/kms/alias_data_source.go: "reading KMS Alias (%s): %s" with
+    # tfresource.EmptyResultError ("empty result"), wrapped by the engine and the SDK.
+    return ProviderError(f"invocation of aws:kms/getAlias:getAlias returned an error: reading KMS Alias ({name}): empty result")
 
 
 def secret(value: Any) -> dict[str, Any]:
@@ -160,9 +174,16 @@ class ProviderModel:
     # computed outputs, as the engine would pass them on an update.
     stored: Mapping[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    # Resources this update replaces although the program did not change them (`pulumi up --replace`):
+    # the provider creates them anew, with new physical ids.
+    replace: frozenset[tuple[str, str]] = frozenset()
     # Every id and ARN the model made up, so that a preview can mark them as placeholders.
     placeholders: set[str] = field(default_factory=set)
     provider_accounts: dict[str, str] = field(default_factory=dict)
+
+    def _seed(self, typ: str, name: str) -> str:
+        """What a physical id is derived from: a replacement gets new ones, as the provider's create does."""
+        return f"{name}#replacement" if (typ, name) in self.replace else name
 
     def _made_up(self, *values: str) -> None:
         self.placeholders.update(values)
@@ -171,7 +192,7 @@ class ProviderModel:
                dependencies: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
         plain = reveal(inputs)
         handler = self._HANDLERS.get(typ)
-        if (typ, name) in self.stored:
+        if (typ, name) in self.stored and (typ, name) not in self.replace:
             id_, old = self.stored[(typ, name)]
             state = {**old, **inputs}
             id_, state = id_, self._normalise(typ, state, plain)
@@ -186,6 +207,8 @@ class ProviderModel:
     # Normalisations and defaults: applied on create and on every read of an existing resource.
     def _normalise(self, typ: str, state: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
         state = dict(state)
+        if typ == KEY and plain.get("enableKeyRotation"):
+            state.setdefault("rotationPeriodInDays", DEFAULT_ROTATION_PERIOD_DAYS)
         if typ == KEY_POLICY:
             key_id = str(plain.get("keyId", ""))
             state["keyId"] = key_id.rsplit("key/", 1)[-1] if ":key/" in key_id else key_id
@@ -211,10 +234,10 @@ class ProviderModel:
 
     def _key(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
              deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
-        key_id = str(uuid.UUID(_stable_id(name, "key", length=32)))
+        key_id = str(uuid.UUID(_stable_id(self._seed(KEY, name), "key", length=32)))
         arn = f"arn:{self.partition}:kms:{plain.get('region', 'us-east-1')}:{account}:key/{key_id}"
         self._made_up(key_id, arn)
-        return key_id, {**inputs, "arn": arn, "keyId": key_id}
+        return key_id, self._normalise(KEY, {**inputs, "arn": arn, "keyId": key_id}, plain)
 
     def _key_policy(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
                     deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
@@ -223,9 +246,10 @@ class ProviderModel:
 
     def _role(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
               deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
-        role_name = f"{name}-{_stable_id(name, length=7)}"
+        seed = self._seed(ROLE, name)
+        role_name = f"{name}-{_stable_id(seed, length=7)}"
         arn = f"arn:{self.partition}:iam::{account}:role/{role_name}"
-        unique = "AROA" + _stable_id(name, length=17).upper()
+        unique = "AROA" + _stable_id(seed, length=17).upper()
         self._made_up(role_name, arn, unique)
         return role_name, {**inputs, "name": role_name, "arn": arn, "uniqueId": unique}
 
@@ -303,13 +327,20 @@ class ProviderModel:
     }
 
 
-def _differs(new: Any, old: Any) -> bool:
-    """Inputs against stored state: a nested field the provider computes (`valid`) and the program
-    does not set is no change; anything the program sets must equal what is stored."""
+# Nested fields the provider computes, which the program never sets: absent from the inputs, they are
+# no change (EncryptionAtRest aws_kms_config.valid, terraform-provider-mongodbatlas encryptionatrest).
+COMPUTED_NESTED = frozenset({"valid"})
+
+
+def differs(new: Any, old: Any) -> bool:
+    """Inputs against stored state, as the bridged providers diff them: anything the program sets must
+    equal what is stored, and a nested field the program stopped setting (a tag removed, a key dropped
+    from awsKmsConfig) is a change too, unless the provider computes it."""
     if isinstance(new, dict) and isinstance(old, dict):
-        return any(_differs(v, old.get(k)) for k, v in new.items())
+        removed = any(k not in new and k not in COMPUTED_NESTED and v is not None for k, v in old.items())
+        return removed or any(differs(v, old.get(k)) for k, v in new.items())
     if isinstance(new, list) and isinstance(old, list):
-        return len(new) != len(old) or any(_differs(a, b) for a, b in zip(new, old, strict=True))
+        return len(new) != len(old) or any(differs(a, b) for a, b in zip(new, old, strict=True))
     return bool(new != old)
 
 
@@ -325,7 +356,7 @@ def changes(previous: Mapping[tuple[str, str], tuple[str, dict[str, Any]]],
             continue
         _, state = previous[(typ, name)]
         for key in sorted(inputs):
-            if _differs(reveal(inputs[key]), reveal(state.get(key))):
+            if differs(reveal(inputs[key]), reveal(state.get(key))):
                 out.append(f"~ {typ} {name}: {key} {reveal(state.get(key))!r} => {reveal(inputs[key])!r}")
     out += [f"- {t} {n}: delete" for t, n in sorted(previous) if (t, n) not in current]
     return out

@@ -13,7 +13,9 @@ from config.stackfile import read_stack_config
 from offline.harness import ROOT, ProgramRun, run_program
 from offline.model import ALERT, ATLAS_EVENT_TYPES, ProviderError, ProviderModel, is_secret, reveal
 
-EVENTS = {"ENCRYPTION_AT_REST_KMS_NETWORK_ACCESS_DENIED", "ENCRYPTION_AT_REST_CONFIG_NO_LONGER_VALID", "AWS_ENCRYPTION_KEY_INVALID"}
+EVENTS = {"ENCRYPTION_AT_REST_KMS_NETWORK_ACCESS_DENIED", "ENCRYPTION_AT_REST_CONFIG_NO_LONGER_VALID", "AWS_ENCRYPTION_KEY_INVALID",
+          "AWS_ENCRYPTION_KEY_NEEDS_ROTATION"}
+ROTATION = "AWS_ENCRYPTION_KEY_NEEDS_ROTATION"
 HOOK = "https://hooks.example.com/atlas/T0K3N"
 
 
@@ -32,6 +34,20 @@ def test_by_default_the_project_owners_hear_each_key_event(stack: str) -> None:
         assert a.inputs["projectId"] == "6f1e2d3c4b5a697887766554" and a.inputs["enabled"] is True
         assert a.inputs["notifications"] == [
             {"typeName": "GROUP", "roles": ["GROUP_OWNER"], "emailEnabled": True, "intervalMin": 60, "delayMin": 0}]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "days"), [
+    ("same-account", {}, 365),
+    ("same-account", {"atlas-kms:rotationPeriodInDays": "180"}, 180),
+    ("existing-key", {}, 90),
+])
+def test_atlas_rotation_reminder_follows_what_the_key_really_does(stack: str, overrides: dict[str, str], days: int) -> None:
+    cfg = read_stack_config(ROOT / "samples" / "stacks" / f"Pulumi.{stack}.yaml")
+    r = run_program({**cfg, **overrides}, stack=stack)
+    [reminder] = [a for a in r.of_type(ALERT) if a.inputs["eventType"] == ROTATION]
+    assert reminder.inputs["thresholdConfig"] == {"operator": "GREATER_THAN", "threshold": days, "units": "DAYS"}
+    keys = r.of_type("aws:kms/key:Key")
+    assert [k.inputs["rotationPeriodInDays"] for k in keys] == ([days] if stack == "same-account" else [])
 
 
 def test_named_recipients_replace_the_default_and_the_webhook_stays_secret() -> None:

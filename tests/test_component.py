@@ -37,3 +37,38 @@ def test_the_component_can_be_built_directly_and_exposes_its_typed_outputs() -> 
         ).apply(verify)
 
     check()
+
+
+def test_a_webhook_url_given_to_the_component_as_a_plain_string_is_still_stored_as_a_secret() -> None:
+    # The Python user (and the package's Construct, which receives plain values) may pass the URL as a
+    # str; a webhook URL often embeds its own credential, so the state must hold it encrypted anyway.
+    from config.stackfile import read_stack_config
+    from offline.harness import ROOT, run_program
+    from offline.model import ALERT, contains_secret, is_secret, reveal
+
+    hook = "https://hooks.example.com/atlas/T0K3N"
+
+    def program() -> None:
+        from components.atlas_kms import AtlasKmsEncryption
+
+        AtlasKmsEncryption("atlas-kms", {"project_id": "6f1e2d3c4b5a697887766554", "alerts": {"webhook_url": hook}})
+
+    config = read_stack_config(ROOT / "samples" / "stacks" / "Pulumi.same-account.yaml")
+    run = run_program(config, stack="same-account", program=program)
+    alerts = run.of_type(ALERT)
+    assert alerts
+    for alert in alerts:
+        assert is_secret(alert.inputs["notifications"])
+        assert [n["webhookUrl"] for n in reveal(alert.inputs["notifications"]) if n["typeName"] == "WEBHOOK"] == [hook]
+    # Nowhere in the registrations does the URL appear outside a secret.
+    def in_the_clear(value: object) -> object:
+        if is_secret(value):
+            return None
+        if isinstance(value, dict):
+            return {k: in_the_clear(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [in_the_clear(v) for v in value]
+        return value
+
+    assert all(contains_secret(a.inputs) for a in alerts)
+    assert not any(hook in repr(in_the_clear(reg.inputs)) for reg in run.registrations)

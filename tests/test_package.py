@@ -69,7 +69,7 @@ def test_the_schema_names_the_package_and_types_and_describes_every_input_and_ou
         for name, prop in typ["properties"].items():
             _described(prop, f"{token}.{name}")
     assert set(resource["properties"]) == {"keyArn", "keyRegion", "roleArn", "atlasRoleId", "allowedCidrs",
-                                           "encryptionValid", "mode", "keyPolicyStatementForOwner"}
+                                           "encryptionValid", "mode", "keyPolicyStatementForOwner", "retainedKeyArns"}
     assert resource["inputProperties"]["projectId"].get("plain") is not True  # may come from a mongodbatlas.Project
     assert resource["properties"]["allowedCidrs"]["type"] == "array"
     assert resource["properties"]["encryptionValid"]["type"] == "boolean"
@@ -278,4 +278,4 @@ def test_optional_settings_given_as_none_mean_not_set() -> None:
                                          "source_ips": None, "key_account": None})  # type: ignore[typeddict-item]
 
     run = run_program(stack_config("same-account"), stack="same-account", program=program)
-    assert len(run.of_type("mongodbatlas:index/alertConfiguration:AlertConfiguration")) == 3
+    assert len(run.of_type("mongodbatlas:index/alertConfiguration:AlertConfiguration")) == 4

@@ -29,7 +29,7 @@ def test_the_preview_prints_every_resource_its_policies_and_the_outputs(stack_fi
 def test_the_cross_account_preview_shows_both_accounts_documents(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack-file", str(ROOT / "samples/stacks/Pulumi.cross-account.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "+ aws:kms/key:Key  atlas-kms-key  [provider atlas-kms-key-account, PROTECTED]" in out
+    assert "+ aws:kms/key:Key  atlas-kms-key  [provider atlas-kms-key-account, PROTECTED, retained on delete]" in out
     assert '"AWS": "arn:aws:iam::444455556666:root"' in out
     assert "+ aws:iam/rolePolicy:RolePolicy  atlas-kms-kms-inline-1  [default provider]" in out
 

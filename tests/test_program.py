@@ -160,7 +160,9 @@ def test_key_and_role_carry_the_tags_the_drift_command_looks_for() -> None:
 
 def test_the_documented_outputs() -> None:
     outputs = run("same-account").outputs
-    assert set(outputs) == {"mode", "keyArn", "keyRegion", "roleArn", "atlasRoleId", "allowedCidrs", "encryptionValid"}
+    assert set(outputs) == {"mode", "keyArn", "keyRegion", "roleArn", "atlasRoleId", "allowedCidrs", "encryptionValid",
+                            "retainedKeyArns"}
+    assert outputs["retainedKeyArns"] == []
     assert outputs["mode"] == "same-account-created" and outputs["encryptionValid"] is True
 
 
@@ -369,3 +371,56 @@ def test_atlas_is_asked_for_the_addresses_on_every_run() -> None:
     tokens = [token for token, _ in run("same-account").calls]
     assert "mongodbatlas:index/getControlPlaneIpAddresses:getControlPlaneIpAddresses" in tokens
     assert ("mongodbatlas:index/getProjectIpAddresses:getProjectIpAddresses") in tokens
+
+
+# Partitions: the created key's administrators are in the role's partition --------------------
+
+
+@pytest.mark.parametrize("stack", ["same-account", "cross-account"])
+def test_in_govcloud_the_created_key_policy_names_its_administrators_in_the_govcloud_partition(stack: str) -> None:
+    overrides: dict[str, Any] = {"aws:region": "us-gov-west-1", "mongodbatlas:isMongodbgovCloud": "true"}
+    if stack == "cross-account":
+        overrides["atlas-kms:keyAccount"] = {"assumeRoleArn": "arn:aws-us-gov:iam::444455556666:role/atlas-kms-key-admin"}
+    r = run(stack, overrides)
+    account = "444455556666" if stack == "cross-account" else "111122223333"
+    admin, user = doc(r.one(KEY))["Statement"]
+    assert admin["Principal"] == {"AWS": f"arn:aws-us-gov:iam::{account}:root"}
+    assert user["Principal"] == {"AWS": r.outputs["roleArn"]} and r.outputs["roleArn"].startswith("arn:aws-us-gov:iam::")
+    assert r.outputs["keyArn"].startswith(f"arn:aws-us-gov:kms:us-gov-west-1:{account}:key/")
+
+
+def test_a_china_region_is_refused_by_name_before_anything_is_registered() -> None:
+    # Atlas's principal is in `aws` (or `aws-us-gov` for Atlas for Government); IAM never lets it assume a
+    # role in `aws-cn`, so no China stack can work although Atlas's region enum lists CN_NORTH_1.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
+    seen: list[Registration] = []
+    config = read_stack_config(STACKS / "Pulumi.same-account.yaml") | {"aws:region": "cn-north-1"}
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(config, stack="same-account", registrations=seen)
+    assert "mongodbatlas:isMongodbgovCloud" in str(err.value) and "aws:region 'cn-north-1'" in str(err.value)
+    assert "'aws-cn'" in str(err.value)
+    assert seen == []
+
+
+def test_a_key_account_role_of_another_partition_is_refused_before_anything_is_registered() -> None:
+    seen: list[Registration] = []
+    config = read_stack_config(STACKS / "Pulumi.cross-account.yaml") | {
+        "atlas-kms:keyAccount": json.dumps({"assumeRoleArn": "arn:aws-us-gov:iam::444455556666:role/atlas-kms-key-admin"})}
+    with pytest.raises(pulumi.RunError, match=r"atlas-kms:keyAccount\.assumeRoleArn: partition 'aws-us-gov' differs"):
+        run_program(config, stack="cross-account", registrations=seen)
+    assert seen == []
+
+
+# Wide IPv6 ranges: the same rule as IPv4 ------------------------------------------------------
+
+
+def test_ipv6_extra_cidrs_merging_wider_than_a_48_need_allow_wide_cidrs_and_then_warn() -> None:
+    adjacent = ["2600:1f00::/48", "2600:1f00:1::/48"]  # together 2600:1f00::/47
+    seen: list[Registration] = []
+    config = read_stack_config(STACKS / "Pulumi.same-account.yaml") | {"atlas-kms:sourceIps": json.dumps({"extraCidrs": adjacent})}
+    with pytest.raises(pulumi.RunError, match=r"atlas-kms:sourceIps\.extraCidrs: the entries merge into 2600:1f00::/47.*allowWideCidrs"):
+        run_program(config, stack="same-account", registrations=seen)
+    assert seen == []
+    r = run("same-account", {"atlas-kms:sourceIps": {"extraCidrs": adjacent, "allowWideCidrs": True}})
+    assert "2600:1f00::/47" in r.outputs["allowedCidrs"]
+    assert any("allowWideCidrs" in line and "2600:1f00::/47" in line for line in r.logs if line.startswith("warning"))

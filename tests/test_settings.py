@@ -257,3 +257,64 @@ def test_a_webhook_kept_secret_in_the_stack_file_counts_as_set() -> None:
 def test_an_alerts_value_that_is_not_an_object_is_not_printed() -> None:
     [problem] = problems({"atlas-kms:alerts": "https://hooks.example.com/T0K3N"})
     assert "T0K3N" not in problem and "got a str" in problem
+
+
+# Boundaries and first-pass checks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("extra", "starts", "mentions"), [
+    # Atlas project ids are 24 hex characters exactly (an ObjectId); one more is a paste error.
+    ({"atlas-kms:projectId": PROJECT + "0"}, "atlas-kms:projectId:", "24 lowercase hex characters"),
+    # Atlas cluster names are at most 64 characters.
+    ({"atlas-kms:sourceIps": {"clusters": ["c" * 65]}}, "atlas-kms:sourceIps.clusters:", "at most 64"),
+    # IAM role names are at most 64 characters: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+    ({"atlas-kms:keyAccount": {"assumeRoleArn": f"arn:aws:iam::{KEY_ACCOUNT}:role/" + "r" * 65}},
+     "atlas-kms:keyAccount.assumeRoleArn:", "at most 64"),
+    ({"atlas-kms:keyAccount": {"assumeRoleArn": f"arn:aws:iam::{KEY_ACCOUNT}:role/ops/" + "r" * 65}},
+     "atlas-kms:keyAccount.assumeRoleArn:", "at most 64"),
+    ({"atlas-kms:sourceIps": {"controlPlane": ["aws", "gcp", "aws"]}}, "atlas-kms:sourceIps.controlPlane:", "list each cloud once"),
+    ({"atlas-kms:keyArn": FOREIGN_KEY, "atlas-kms:keyAccount": {"assumeRoleArn": ASSUME, "manageKeyPolicy": True,
+                                                                "keyPolicyGranted": True}},
+     "atlas-kms:keyAccount.keyPolicyGranted:", "remove it"),
+])
+def test_a_value_just_past_its_limit_is_refused_naming_the_setting_and_the_fix(extra, starts: str, mentions: str) -> None:
+    found = problems(extra)
+    assert any(p.startswith(starts) and mentions in p for p in found), found
+
+
+def test_values_exactly_at_their_limit_are_accepted() -> None:
+    s = parse({"atlas-kms:sourceIps": {"clusters": ["c" * 64]},
+               "atlas-kms:keyAccount": {"assumeRoleArn": f"arn:aws:iam::{KEY_ACCOUNT}:role/ops/" + "r" * 64}})
+    assert s.selection.clusters == ("c" * 64,)
+    assert s.key_account is not None and s.key_account.account_id == KEY_ACCOUNT
+
+
+def test_the_reserved_range_is_refused_in_extra_cidrs_even_with_allow_wide_cidrs() -> None:
+    for entry in ("240.0.0.0/4", "250.1.2.0/24"):
+        for allow in (False, True):
+            [problem] = problems({"atlas-kms:sourceIps": {"extraCidrs": [entry], "allowWideCidrs": allow}})
+            assert problem.startswith("atlas-kms:sourceIps.extraCidrs[0]: ") and "reserved range 240.0.0.0/4" in problem
+            assert "remove the entry" in problem
+
+
+def test_ipv6_extra_cidrs_that_merge_wider_than_a_48_need_allow_wide_cidrs() -> None:
+    adjacent = ["2600:1f00::/48", "2600:1f00:1::/48"]
+    [problem] = problems({"atlas-kms:sourceIps": {"extraCidrs": adjacent}})
+    assert problem.startswith("atlas-kms:sourceIps.extraCidrs: the entries merge into 2600:1f00::/47")
+    assert "set atlas-kms:sourceIps.allowWideCidrs: true" in problem
+    s = parse({"atlas-kms:sourceIps": {"extraCidrs": adjacent, "allowWideCidrs": True}})
+    assert s.selection.allow_wide and s.selection.extra_cidrs == tuple(adjacent)
+    # Two /48s that do not touch stay two /48s: nothing wider lands in the policy.
+    assert parse({"atlas-kms:sourceIps": {"extraCidrs": ["2600:1f00::/48", "2600:1f00:2::/48"]}})
+
+
+def test_on_the_first_pass_a_key_account_role_of_another_partition_is_refused_from_aws_region() -> None:
+    # The first pass runs before the AWS provider is asked (no credentials yet): aws:region alone fixes
+    # the partition, and a role of another partition can never be assumed from it.
+    config = {"atlas-kms:projectId": PROJECT,
+              "atlas-kms:keyAccount": {"assumeRoleArn": ASSUME.replace("arn:aws:", "arn:aws-us-gov:")}}
+    with pytest.raises(SettingsError) as err:
+        parse_settings(config, stack="prod", aws_region="eu-west-2", region_pending=True)
+    assert err.value.problems == ["atlas-kms:keyAccount.assumeRoleArn: partition 'aws-us-gov' differs from the role's partition 'aws'"]
+    # Without aws:region nothing is known yet: the second pass (with the provider's region) decides.
+    assert parse_settings(config, stack="prod", aws_region=None, region_pending=True)

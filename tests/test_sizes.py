@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from core.arns import LONGEST_KEY_ARN
 from core.policies import (
     PolicySizeError,
     canonical_json,
@@ -147,3 +148,130 @@ def test_a_set_that_cannot_fit_by_measurement_is_refused() -> None:
 def test_the_measure_agrees_with_the_canonical_form_the_program_sends() -> None:
     doc = role_policy_documents(LONGEST_REAL_KEY_ARNS[0], [scattered(5)])[0]
     assert iam_size(doc) == len(canonical_json(doc))
+
+
+# Exactly on each limit, and one past it ---------------------------------------------------------
+# The inputs are built to land on the boundary character for character (not an address count that
+# happens to cross it): public /32s `13.bbb.ccc.d/32` whose last octet's width (1 to 3 digits) is
+# chosen so that the measured document has exactly the size wanted. No two are adjacent (d is even),
+# so nothing collapses and the list is what the program writes.
+
+# Role policies are measured with the ARN the plan sizes them for before the key exists (a created
+# key's ARN is unknown in a preview): core.arns.LONGEST_KEY_ARN, the plan's assumption, not a limit.
+
+
+LAST_OCTET = {15: 2, 16: 20, 17: 200}  # text length of `13.bbb.ccc.d/32` -> an even d of that width
+
+
+class Addresses:
+    """Distinct, sorted, non-adjacent /32s of a chosen text length (15, 16 or 17 characters)."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def take(self, lengths: list[int]) -> list[str]:
+        out = []
+        for length in lengths:
+            b, c = divmod(self.used, 150)
+            self.used += 1
+            out.append(f"13.{100 + b}.{100 + c}.{LAST_OCTET[length]}/32")
+        return out
+
+    def exactly(self, measure: Any, target: int) -> list[str]:
+        """Entries whose document, as `measure` counts it, is exactly `target` long."""
+        start = self.used
+        n = 1
+        while measure(self._trial(start, [17] * n)) < target:
+            n += 1
+        excess = measure(self._trial(start, [17] * n)) - target
+        assert excess <= 2 * n
+        lengths = [15] * (excess // 2) + [16] * (excess % 2) + [17] * (n - excess // 2 - excess % 2)
+        return self.take(lengths)
+
+    def _trial(self, start: int, lengths: list[int]) -> list[str]:
+        saved, self.used = self.used, start
+        try:
+            return self.take(lengths)
+        finally:
+            self.used = saved
+
+
+def managed_size(part: list[str]) -> int:
+    """A managed part as the plan sizes it: the widest Sid a part can get (Part10 of 10)."""
+    return iam_size(role_policy_documents(LONGEST_KEY_ARN, [part] * MANAGED_PER_ROLE)[-1])
+
+
+def test_ten_managed_policies_of_exactly_6144_characters_are_accepted_and_one_character_more_is_refused() -> None:
+    pool = Addresses()
+    full = [pool.exactly(managed_size, MANAGED_LIMIT) for _ in range(MANAGED_PER_ROLE)]
+    assert [managed_size(p) for p in full] == [MANAGED_LIMIT] * MANAGED_PER_ROLE
+    cidrs = [c for part in full for c in part]
+    chunks = chunk_cidrs(cidrs, "managed")
+    docs = role_policy_documents(LONGEST_KEY_ARN, chunks)
+    assert len(docs) == MANAGED_PER_ROLE and max(iam_size(d) for d in docs) == MANAGED_LIMIT
+    assert sorted(c for chunk in chunks for c in chunk) == sorted(cidrs)
+
+    pool = Addresses()
+    over = [pool.exactly(managed_size, MANAGED_LIMIT + 1)] + [pool.exactly(managed_size, MANAGED_LIMIT) for _ in range(MANAGED_PER_ROLE - 1)]
+    assert managed_size(over[0]) == MANAGED_LIMIT + 1
+    with pytest.raises(PolicySizeError, match=r"need 11 managed policies of 6,144 characters; a role carries at most 10"):
+        chunk_cidrs([c for part in over for c in part], "managed")
+
+
+def inline_size(cidrs: list[str]) -> int:
+    return iam_size(role_policy_documents(LONGEST_KEY_ARN, [cidrs])[0])
+
+
+def test_an_inline_policy_of_exactly_10240_characters_is_accepted_and_10241_is_refused() -> None:
+    at_limit = Addresses().exactly(inline_size, INLINE_LIMIT)
+    assert inline_size(at_limit) == INLINE_LIMIT
+    assert chunk_cidrs(at_limit, "inline") == [at_limit]
+    plan_policies(at_limit, kind="inline", enforce_ip=True, manage_key_policy=False)
+    past = Addresses().exactly(inline_size, INLINE_LIMIT + 1)
+    assert inline_size(past) == INLINE_LIMIT + 1
+    with pytest.raises(PolicySizeError, match=r"inline policy budgets of 10,240 characters"):
+        plan_policies(past, kind="inline", enforce_ip=True, manage_key_policy=False)
+
+
+def key_policy_bytes(cidrs: list[str]) -> int:
+    """The key policy for the longest role ARN and key-account root it can name (GovCloud, 64-character name)."""
+    return kms_bytes(key_policy(GOV_ROOT, LONGEST_REAL_ROLE_ARN, cidrs))
+
+
+def test_a_key_policy_of_exactly_32768_bytes_is_accepted_and_32769_is_refused() -> None:
+    from core.policies import check_key_policy_budget
+
+    at_limit = Addresses().exactly(key_policy_bytes, KEY_POLICY_LIMIT)
+    assert key_policy_bytes(at_limit) == KEY_POLICY_LIMIT
+    check_key_policy_budget(at_limit)
+    assert accepts(at_limit, "managed", manage_key_policy=True)
+    past = Addresses().exactly(key_policy_bytes, KEY_POLICY_LIMIT + 1)
+    assert key_policy_bytes(past) == KEY_POLICY_LIMIT + 1
+    with pytest.raises(PolicySizeError, match=r"key policy of 32,769 bytes; KMS allows 32,768"):
+        check_key_policy_budget(past)
+    assert not accepts(past, "managed", manage_key_policy=True)
+
+
+def test_a_key_policy_one_byte_past_32768_stops_the_program_before_any_resource_is_registered() -> None:
+    import pulumi
+
+    from config.stackfile import read_stack_config
+    from offline.harness import ROOT, Registration, World, run_program
+
+    config = read_stack_config(ROOT / "samples" / "stacks" / "Pulumi.same-account.yaml") | {"atlas-kms:sourceIps": "{}"}
+
+    def world(cidrs: list[str]) -> World:
+        w = World.sample()
+        w.control_plane = {"outbound": {"aws": {"us-east-1": cidrs}}}
+        w.project = {"groupId": "6f1e2d3c4b5a697887766554", "services": {"clusters": []}}
+        return w
+
+    at_limit = Addresses().exactly(key_policy_bytes, KEY_POLICY_LIMIT)
+    ran = run_program(config, stack="same-account", world=world(at_limit))
+    assert ran.outputs["allowedCidrs"] == at_limit
+    assert ran.of_type("aws:kms/key:Key")
+    seen: list[Registration] = []
+    with pytest.raises(pulumi.RunError, match=r"32,769 bytes; KMS allows 32,768"):
+        run_program(config, stack="same-account", world=world(Addresses().exactly(key_policy_bytes, KEY_POLICY_LIMIT + 1)),
+                    registrations=seen)
+    assert [r.type for r in seen] == ["atlas-kms:index:AtlasKmsEncryption"]

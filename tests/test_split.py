@@ -369,3 +369,63 @@ def test_a_wide_cidr_breaking_up_can_only_expose_its_own_addresses(rnd: random.R
     outside = covered(cidrs_of(others))
     for state in component_states(before, after):
         assert common(outside, state) == outside
+
+
+# IPv6: a /48 is a bucket, as a /24 is in IPv4 ------------------------------------------------
+
+# A public IPv6 /32 (ARIN's 2600::/12 block); the /48s and hosts below are drawn inside it.
+V6_BASE = int(ipaddress.IPv6Address("2600:1f00::"))
+
+
+def v6_world(rnd: random.Random, slash48s: int, hosts: int) -> list[str]:
+    """`hosts` single addresses in each of `slash48s` /48s of one /32, in distinct /64s (nothing merges)."""
+    nets = rnd.sample(range(2**16), slash48s)
+    addresses = {V6_BASE | n << 80 | rnd.getrandbits(16) << 64 | 1 for n in nets for _ in range(hosts)}
+    return collapse(ipaddress.IPv6Network((a, 128)) for a in addresses)
+
+
+def test_ipv6_addresses_of_one_48_share_a_part_and_the_48s_of_one_32_spread_over_parts() -> None:
+    cidrs = v6_world(random.Random(4), 40, 6)
+    parts = split(cidrs, room=part_cost(cidrs) // 3)
+    assert parts != greedy(cidrs, part_cost(cidrs) // 3), "the hashed split, not the greedy fallback"
+    assert covered_by_parts(parts) == covered(cidrs)
+    owners = bucket_parts(parts)  # every /48 whole in one part
+    assert len(owners) == 40 and len(set(owners.values())) == len(parts) >= 3
+
+
+@given(worlds, st.integers(8, 40), st.integers(2, 8), st.sampled_from([2, 3, 4]))
+@settings(max_examples=40, deadline=None)
+def test_an_ipv6_split_allows_exactly_the_input_and_keeps_every_48_whole(
+    rnd: random.Random, slash48s: int, hosts: int, share: int
+) -> None:
+    cidrs = v6_world(rnd, slash48s, hosts)
+    room = max(part_cost(cidrs) // share, max(map(len, cidrs)) * hosts * 2)
+    parts = split(cidrs, room=room)
+    assert covered_by_parts(parts) == covered(cidrs)
+    assert all(part and part_cost(part) <= room for part in parts)
+    if parts != greedy(cidrs, room):
+        bucket_parts(parts)
+
+
+@given(worlds, st.integers(20, 120), st.integers(2, 8))
+@settings(max_examples=40, deadline=None)
+def test_a_hashed_split_of_k_parts_is_found_with_exactly_k_parts_allowed(rnd: random.Random, slash48s: int, share: int) -> None:
+    # Every part count up to max_parts is tried before the greedy fallback, max_parts itself included.
+    cidrs = v6_world(rnd, slash48s, 2) + cidrs_of(scattered(rnd, slash48s))
+    room = part_cost(cidrs) // share
+    parts = split(cidrs, room=room)
+    if parts != greedy(cidrs, room):
+        assert stable_split(cidrs, room=room, max_parts=len(parts)) == parts
+
+
+def test_when_only_ten_parts_fit_the_split_uses_ten_hashed_parts_before_falling_back_to_greedy() -> None:
+    cidrs = v6_world(random.Random(8), 300, 1)
+    total = part_cost(cidrs)
+    hashed = {}
+    for room in range(total // MAX_PARTS, total // 4, 20):
+        parts = split(cidrs, room=room)
+        if parts != greedy(cidrs, room):
+            hashed[len(parts)] = room
+    assert MAX_PARTS in hashed, hashed
+    parts = split(cidrs, room=hashed[MAX_PARTS])
+    assert len(parts) == MAX_PARTS and covered_by_parts(parts) == covered(cidrs)

@@ -140,3 +140,20 @@ def test_a_wide_range_is_its_own_rule_so_a_stack_that_allows_it_can_make_only_th
     wide = policy(Condition={"IpAddress": {"aws:SourceIp": ["128.0.0.0/1"]}})
     assert source_ips_are_public("aws:iam/policy:Policy", wide) == []
     assert source_ips_are_narrow("aws:iam/policy:Policy", wide)
+
+
+def test_a_key_with_rotation_left_unset_fails_the_rotation_rule() -> None:
+    # Unset is not "on": AWS creates a key without automatic rotation unless it is asked for.
+    # https://docs.aws.amazon.com/kms/latest/developerguide/rotating-keys-enable.html
+    for unset in ({"deletionWindowInDays": 30}, {"enableKeyRotation": None, "deletionWindowInDays": 30}):
+        assert kms_key_safety("aws:kms/key:Key", unset) == ["KMS key rotation must be enabled (enableKeyRotation: true)"]
+
+
+@pytest.mark.parametrize("principal", ["arn:aws:iam::*:root", "arn:aws:iam::536727724300:*", "arn:aws:iam::*:role/atlas",
+                                       ["arn:aws:iam::536727724300:root", "arn:aws:iam::*:root"]])
+def test_a_partial_wildcard_principal_in_the_trust_policy_fails_the_trust_rule(principal: Any) -> None:
+    tags = {"atlas-kms:managed-by": "atlas-kms"}
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]}
+    assert atlas_trust_policy("aws:iam/role:Role", {"tags": tags, "assumeRolePolicy": json.dumps(trust)}) == [
+        "the trust policy must not use a wildcard principal"]

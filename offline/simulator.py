@@ -1,0 +1,382 @@
+"""The engine between two runs, modelled once: the steps an update takes, and every state on the way.
+
+No engine runs here. From the resources one run of the program registered (`before`, applied) to
+those the next run registers (`after`, with Atlas's answers as they are by then), this derives the
+steps `pulumi up` takes, as the engine decides them:
+
+- same URN: `same`, `update`, or `replace` by the provider's rules for the changed properties
+  (`REPLACE_ON`, read from the providers' sources) and the program's `replaceOnChanges`;
+  replacements create the new resource first and delete the old one with the deletes;
+- new URN: `create`; gone URN: `delete`, after every create and update, in reverse dependency
+  order (dependents first); refused when the old state is protected, a no-op ("forget") when it is
+  retained on delete; a replacement of a protected resource is refused as well.
+  (pulumi/pulumi pkg/resource/deploy/step_generator.go and step.go; docs "protect", "retainOnDelete",
+  "deleteBeforeReplace": create-before-delete is the default.)
+
+A step may run once every step of its dependencies has run, so the states an update can pass through
+are exactly the sets of steps closed under dependencies ("ideals"); every order the dependencies
+allow visits only such states. `transition` enumerates them all (or, past `limit`, every state of a
+sample of the worst orders) and, at each, asks the drift command's evaluator whether Atlas can use
+the keys it is using, from every address it uses, with the role it is using:
+
+- until the EncryptionAtRest step has run, Atlas holds the key it held before; once it has run,
+  Atlas uses the new key and still the old one (until the change has deployed, MongoDB);
+- Atlas calls with the role its authorization names at that moment;
+- every key kept for restores in both runs keeps kms:Decrypt and kms:DescribeKey.
+An address is required when Atlas uses it and the policies allowed it when the update began (what
+worked must keep working; a new address Atlas reports is not a gap of the update that adds it), and,
+for a key Atlas is newly pointed at, when the end state allows it (it must work the moment it is used).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.lifecycle import RESTORE_ACTIONS, USE_ACTIONS, key_id_of
+from drift.evaluate import Ranges, effective_allowed
+from offline.harness import ProgramRun, Registration
+from offline.model import AUTH, EAR, KEY, KEY_POLICY, POLICY, ROLE, differs, reveal
+
+ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+INLINE = "aws:iam/rolePolicy:RolePolicy"
+SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
+
+# Properties whose change makes the provider replace the resource (ForceNew / RequiresReplace):
+# terraform-provider-aws internal/service/kms/key.go (and the region CustomizeDiff of pulumi-aws 7),
+# kms/alias.go, iam/role.go, iam/policy.go, iam/role_policy_attachment.go, iam/role_policy.go;
+# terraform-provider-mongodbatlas encryptionatrest/resource.go, cloudprovideraccess/*.go,
+# alertconfiguration/resource.go; terraform-provider-time resource_time_sleep.go.
+REPLACE_ON: dict[str, frozenset[str]] = {
+    KEY: frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId", "region"}),
+    "aws:kms/alias:Alias": frozenset({"name", "namePrefix", "region"}),
+    KEY_POLICY: frozenset({"region"}),
+    ROLE: frozenset({"name", "namePrefix", "path"}),
+    POLICY: frozenset({"name", "namePrefix", "path", "description"}),
+    ATTACH: frozenset({"role", "policyArn"}),
+    INLINE: frozenset({"name", "namePrefix", "role"}),
+    SETUP: frozenset({"providerName"}),
+    AUTH: frozenset({"projectId", "roleId"}),
+    EAR: frozenset({"projectId"}),
+    "mongodbatlas:index/alertConfiguration:AlertConfiguration": frozenset({"projectId"}),
+    "time:index/sleep:Sleep": frozenset({"triggers"}),
+}
+# Resources whose state decides whether Atlas can use a key; the others (alerts, aliases, waits,
+# providers) cannot open a gap, so their steps are left out of the enumeration of states.
+RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR})
+
+Key = tuple[str, str]
+StepKind = Literal["create", "update", "replace", "delete", "delete-replaced"]
+
+
+class EngineRefusedError(Exception):
+    """The engine refuses the update (a protected resource would be deleted or replaced)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    key: Key
+    changed: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key[1]}" + (f" ({', '.join(self.changed)})" if self.changed else "")
+
+
+@dataclass
+class Gap:
+    """A state of the update in which Atlas is denied something it needs."""
+
+    done: tuple[str, ...]  # the steps that have run
+    key_arn: str
+    action: str
+    denied: list[str]
+    why: str
+
+    def __str__(self) -> str:
+        return (f"after [{'; '.join(self.done) or 'nothing'}]: {self.why}: {self.action} on {self.key_arn} denied "
+                f"from {', '.join(self.denied[:4])}{' ...' if len(self.denied) > 4 else ''}")
+
+
+@dataclass
+class Transition:
+    steps: list[Step]
+    states: int
+    exhaustive: bool
+    gaps: list[Gap] = field(default_factory=list)
+    forgotten: list[Key] = field(default_factory=list)  # deletes that only drop state (retainOnDelete)
+
+    def kinds(self, kind: StepKind) -> list[str]:
+        return [s.key[1] for s in self.steps if s.kind == kind]
+
+
+def plan(before: ProgramRun, after: ProgramRun, replace: Iterable[Key] = ()) -> list[Step]:
+    """The steps the engine takes from `before`'s state to `after`'s registrations; raises
+    EngineRefusedError where the engine refuses the update (as it does already at preview).
+    `replace`: what `pulumi up --replace` names."""
+    forced_by_user = set(replace)
+    old = {(r.type, r.name): r for r in before.registrations}
+    steps: list[Step] = []
+    for r in after.registrations:
+        k = (r.type, r.name)
+        if k not in old:
+            steps.append(Step("create", k))
+            continue
+        prev = old[k]
+        # An input the program stopped setting is a change as well (the provider unsets it).
+        dropped = {p for p in prev.inputs if p not in r.inputs and prev.inputs[p] is not None}
+        changed = tuple(sorted(dropped | {p for p in r.inputs if differs(reveal(r.inputs[p]), reveal(prev.state.get(p)))}))
+        if not changed and k not in forced_by_user:
+            continue
+        forced = REPLACE_ON.get(r.type, frozenset()) | set(r.replace_on_changes)
+        if set(changed) & forced or "*" in r.replace_on_changes or k in forced_by_user:
+            if prev.protect and r.protect:
+                raise EngineRefusedError(f"unable to replace resource {r.urn} as it is currently marked for protection "
+                                    f"(changed: {', '.join(changed)})")
+            steps.append(Step("replace", k, changed))
+        else:
+            steps.append(Step("update", k, changed))
+    current = {(r.type, r.name) for r in after.registrations}
+    for r in before.registrations:
+        k = (r.type, r.name)
+        if k not in current:
+            if r.protect:
+                raise EngineRefusedError(f"resource {r.urn} cannot be deleted because it is protected")
+            steps.append(Step("delete", k))
+    steps += [Step("delete-replaced", s.key) for s in steps if s.kind == "replace"]
+    return steps
+
+
+def _prerequisites(steps: list[Step], before: ProgramRun, after: ProgramRun) -> dict[int, set[int]]:
+    index = {(s.kind in ("delete", "delete-replaced"), s.key): i for i, s in enumerate(steps)}
+    by_urn_after = {r.urn: (r.type, r.name) for r in after.registrations}
+    by_urn_before = {r.urn: (r.type, r.name) for r in before.registrations}
+    forward = [i for i, s in enumerate(steps) if s.kind not in ("delete", "delete-replaced")]
+    needs: dict[int, set[int]] = {i: set() for i in range(len(steps))}
+    for r in after.registrations:
+        i = index.get((False, (r.type, r.name)))
+        if i is None:
+            continue
+        for dep in r.dependencies:
+            j = index.get((False, by_urn_after.get(dep, ("", ""))))
+            if j is not None:
+                needs[i].add(j)
+    for r in before.registrations:
+        i = index.get((True, (r.type, r.name)))
+        if i is None:
+            continue
+        # Deletes run after every create and update, dependents first.
+        needs[i].update(forward)
+        for other in before.registrations:
+            if r.urn in other.dependencies:
+                j = index.get((True, by_urn_before[other.urn]))
+                if j is not None:
+                    needs[i].add(j)
+    return needs
+
+
+def _ideals(needs: Mapping[int, set[int]], relevant: set[int], limit: int, seed: int) -> tuple[list[frozenset[int]], bool]:
+    """Every dependency-closed set of steps (on the relevant steps, the others taken as they come),
+    or, past `limit`, the states of sampled orders."""
+    closure: dict[int, set[int]] = {}
+
+    def close(i: int) -> set[int]:
+        if i not in closure:
+            out = set(needs[i])
+            for j in needs[i]:
+                out |= close(j)
+            closure[i] = out
+        return closure[i]
+
+    for i in needs:
+        close(i)
+    # A relevant step is reachable with everything it needs (relevant or not) done before it.
+    seen: set[frozenset[int]] = {frozenset()}
+    frontier = [frozenset[int]()]
+    while frontier:
+        state = frontier.pop()
+        for i in relevant - state:
+            if closure[i] & relevant <= state:
+                nxt = state | {i}
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+                    if len(seen) > limit:
+                        return _sampled(needs, relevant, closure, seed), False
+    return sorted(seen, key=len), True
+
+
+def _sampled(needs: Mapping[int, set[int]], relevant: set[int], closure: Mapping[int, set[int]],
+             seed: int) -> list[frozenset[int]]:
+    rng = random.Random(seed)
+    states: set[frozenset[int]] = {frozenset()}
+    for _ in range(200):
+        done: set[int] = set()
+        while relevant - done:
+            ready = [i for i in relevant - done if closure[i] & relevant <= done]
+            done.add(rng.choice(ready))
+            states.add(frozenset(done))
+    return sorted(states, key=len)
+
+
+@dataclass
+class _Live:
+    """The resources that exist in one state of the update, each as it is then."""
+
+    versions: list[Registration]
+
+    def of(self, typ: str) -> list[Registration]:
+        return [r for r in self.versions if r.type == typ]
+
+
+def _live(steps: list[Step], done: frozenset[int], before: ProgramRun, after: ProgramRun) -> _Live:
+    old = {(r.type, r.name): r for r in before.registrations}
+    new = {(r.type, r.name): r for r in after.registrations}
+    ran = {(steps[i].kind, steps[i].key) for i in done}
+    versions: list[Registration] = []
+    for k, r in new.items():
+        if k not in old:
+            if ("create", k) in ran:
+                versions.append(r)
+            continue
+        if ("update", k) in ran:
+            versions.append(r)
+        elif ("replace", k) in ran:
+            versions.append(r)
+            if ("delete-replaced", k) not in ran:
+                versions.append(old[k])
+        else:
+            versions.append(old[k])
+    for k, r in old.items():
+        if k not in new and ("delete", k) not in ran:
+            versions.append(r)
+    return _Live(versions)
+
+
+def _values(r: Registration) -> dict[str, Any]:
+    """A resource as it exists: its stored outputs, with the inputs it was written with."""
+    return dict(reveal({**r.state, **r.inputs}))
+
+
+def _identity(live: _Live, role_arn: str) -> list[tuple[str, dict[str, Any]]]:
+    role = next((_values(r) for r in live.of(ROLE) if _values(r).get("arn") == role_arn), None)
+    if role is None:
+        return []
+    name = role.get("name")
+    policies = {_values(r).get("arn"): _values(r) for r in live.of(POLICY)}
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for a in live.of(ATTACH):
+        v = _values(a)
+        if v.get("role") == name and v.get("policyArn") in policies:
+            docs.append((f"managed {v['policyArn']}", json.loads(policies[v["policyArn"]]["policy"])))
+    for p in live.of(INLINE):
+        v = _values(p)
+        if v.get("role") == name:
+            docs.append((f"inline {p.name}", json.loads(v["policy"])))
+    return docs
+
+
+def _key_policy(live: _Live, key_arn: str, external: Callable[[str], dict[str, Any] | None]) -> dict[str, Any] | None:
+    for k in live.of(KEY):
+        v = _values(k)
+        if v.get("arn") == key_arn and v.get("policy"):
+            return dict(json.loads(v["policy"]))
+    for kp in live.of(KEY_POLICY):
+        v = _values(kp)
+        if key_id_of(str(v.get("keyId", ""))) == key_id_of(key_arn):
+            return dict(json.loads(v["policy"]))
+    return external(key_arn)
+
+
+def aws_default_key_policy(key_arn: str) -> dict[str, Any]:
+    """The key policy AWS gives a key created without one: the key's account, through IAM.
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
+    """
+    partition, account = key_arn.split(":")[1], key_arn.split(":")[4]
+    return {"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}]}
+
+
+def _atlas_key(live: _Live) -> str | None:
+    ear = next(iter(live.of(EAR)), None)
+    if ear is None:
+        return None
+    kms = _values(ear).get("awsKmsConfig") or {}
+    return str(kms.get("customerMasterKeyId")) if kms.get("enabled") else None
+
+
+def _atlas_role(live: _Live) -> str | None:
+    auth = next(iter(live.of(AUTH)), None)
+    return str((_values(auth).get("aws") or {}).get("iamAssumedRoleArn")) if auth is not None else None
+
+
+def _allowed(live: _Live, role: str, key: str, action: str,
+             external: Callable[[str], dict[str, Any] | None]) -> Ranges:
+    return effective_allowed(_identity(live, role), _key_policy(live, key, external),
+                             role_arn=role, key_arn=key, action=action)
+
+
+def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterable[str] | None = None,
+               retained: Iterable[str] = (), external_key_policy: Callable[[str], dict[str, Any] | None] = aws_default_key_policy,
+               replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0) -> Transition:
+    """Every state between `before` (applied) and `after`, judged as Atlas would be served.
+
+    `atlas_addresses`: the addresses Atlas uses during the update (default: `after`'s allowedCidrs).
+    `retained`: keys that snapshots need in both runs (default: in both runs' retainedKeyArns).
+    `external_key_policy`: the policy of a key the program does not write (default: AWS's default).
+    """
+    steps = plan(before, after, replace)
+    needs = _prerequisites(steps, before, after)
+    relevant = {i for i, s in enumerate(steps) if s.key[0] in RELEVANT}
+    ideals, exhaustive = _ideals(needs, relevant, limit, seed)
+    addresses = Ranges.of(list(atlas_addresses if atlas_addresses is not None else after.outputs.get("allowedCidrs") or []))
+    kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
+    ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create")}
+    start = _live(steps, frozenset(), before, after)
+    end = _live(steps, frozenset(range(len(steps))), before, after)
+    held_before = _atlas_key(start)
+    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive)
+    result.forgotten = [s.key for s in steps if s.kind == "delete"]
+    cache: dict[tuple[str, str, str, str], Ranges] = {}
+
+    def required(role_then: str | None, then: _Live, key: str, action: str) -> Ranges:
+        marker = (role_then or "", "start" if then is start else "end", key, action)
+        if marker not in cache:
+            cache[marker] = addresses & _allowed(then, role_then, key, action, external_key_policy) if role_then \
+                else Ranges.none()
+        return cache[marker]
+
+    role_start, role_end = _atlas_role(start), _atlas_role(end)
+    for state in ideals:
+        live = _live(steps, state, before, after)
+        role = _atlas_role(live)
+        if role is None:
+            continue  # Atlas has no role yet: it uses no key
+        held_now = _atlas_key(live)
+        # (key, actions, why, the state whose grants it relies on): what worked before must keep
+        # working; a key Atlas is newly pointed at must already work as the end state has it.
+        needed: list[tuple[str, tuple[str, ...], str, _Live, str | None]] = []
+        if held_before:
+            needed.append((held_before, USE_ACTIONS, "the key Atlas held when the update began", start, role_start))
+        if held_now and held_now != held_before and ear_steps & state:
+            needed.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", end, role_end))
+        needed += [(k, RESTORE_ACTIONS, "a key retained for restores", start, role_start) for k in sorted(kept)]
+        for key, actions, why, then, role_then in needed:
+            for action in actions:
+                missing = required(role_then, then, key, action) - _allowed(live, role, key, action, external_key_policy)
+                if not missing.is_empty():
+                    done = tuple(str(steps[i]) for i in sorted(state))
+                    result.gaps.append(Gap(done, key, action, missing.cidrs(), why))
+    return result
+
+
+def orders(steps: list[Step], needs: Mapping[int, set[int]]) -> Iterable[tuple[int, ...]]:
+    """Every order the dependencies allow (for tests of small plans)."""
+    for perm in itertools.permutations(range(len(steps))):
+        pos = {s: i for i, s in enumerate(perm)}
+        if all(pos[j] < pos[i] for i in needs for j in needs[i]):
+            yield perm

@@ -1,0 +1,276 @@
+"""Key lifecycle transitions, proved in the update simulator: each row states its outcome.
+
+Every row applies one run of the program, then the next (the changed config or world, with Atlas's
+answers as they are by then: what the previous run applied), and `offline.simulator.transition`
+checks every state the engine can pass through between them with the drift command's evaluator:
+Atlas can use the key it holds, the key it is pointed at once it is, and every retained key for
+restores, from every address it uses, with the role it is using. A created key is never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+import core.lifecycle
+from config.stackfile import read_stack_config
+from core.lifecycle import KeyPlan, KeyRef
+from drift.evaluate import Ranges, effective_allowed
+from offline.harness import ROOT, ProgramRun, World, run_program
+from offline.model import KEY, ROLE
+from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, transition
+
+STACKS = ROOT / "samples" / "stacks"
+A = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+B = "arn:aws:kms:eu-west-2:111122223333:key/bbbbbbbb-12ab-34cd-56ef-1234567890ab"
+FOREIGN_A = "arn:aws:kms:eu-west-2:444455556666:key/mrk-0123456789abcdef0123456789abcdef"
+FOREIGN_B = "arn:aws:kms:eu-west-2:444455556666:key/mrk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+RESTORE = ("kms:Decrypt", "kms:DescribeKey")
+USE = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
+
+
+def config(stack: str, drop: Iterable[str] = (), **settings: Any) -> dict[str, str]:
+    cfg = read_stack_config(STACKS / f"Pulumi.{stack}.yaml")
+    for key in drop:
+        cfg.pop(f"atlas-kms:{key}", None)
+    for key, value in settings.items():
+        cfg[f"atlas-kms:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return cfg
+
+
+def apply(cfg: dict[str, str], stack: str, before: ProgramRun | None = None, *, replace: Iterable[tuple[str, str]] = (),
+          world: World | None = None) -> ProgramRun:
+    """One `pulumi up`: the program against the state `before` left, Atlas answering what it applied."""
+    w = world or World.sample()
+    w.region = cfg.get("aws:region")
+    if before is not None:
+        w.stored = before.stored_state()
+    w.replace = frozenset(replace)
+    return run_program(cfg, stack=stack, world=w)
+
+
+def warnings(run: ProgramRun) -> list[str]:
+    return [line for line in run.logs if line.startswith("warning:")]
+
+
+def allowed_at_end(run: ProgramRun, key: str, action: str, external: Any = aws_default_key_policy) -> Ranges:
+    t = transition(run, run)
+    assert not t.steps
+    from offline.simulator import _identity, _key_policy, _live  # the simulator's own view of one state
+
+    live = _live([], frozenset(), run, run)
+    role = run.outputs["roleArn"]
+    return effective_allowed(_identity(live, role), _key_policy(live, key, external), role_arn=role, key_arn=key,
+                             action=action)
+
+
+def holds(t: Transition) -> None:
+    """The row's outcome: every state checked, none denies Atlas, no created key deleted."""
+    assert t.exhaustive and t.states == (len(t.steps) and t.states) + (not t.steps)
+    assert not t.gaps, "\n".join(map(str, t.gaps[:5]))
+    assert all(kind != "delete" or typ != KEY for kind, (typ, _) in ((s.kind, s.key) for s in t.steps))
+
+
+def created_keys_are_kept(run: ProgramRun) -> None:
+    for key in run.of_type(KEY):
+        assert key.protect and key.retain_on_delete
+
+
+# --- keyArn A -> B ---------------------------------------------------------------------------
+
+
+def test_changing_key_arn_keeps_the_old_key_usable_until_atlas_reports_the_new_one() -> None:
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    moving = apply(config("existing-key", keyArn=B), "existing-key", first)
+    holds(transition(first, moving))
+    # Both keys have all three actions while Atlas moves.
+    for key in (A, B):
+        for action in USE:
+            assert not allowed_at_end(moving, key, action).is_empty()
+    # Atlas now reports B: A is let go, and nothing asked to keep it.
+    moved = apply(config("existing-key", keyArn=B), "existing-key", moving)
+    holds(transition(moving, moved))
+    assert allowed_at_end(moved, A, "kms:Decrypt").is_empty()
+
+
+def test_moving_off_a_key_that_is_not_retained_warns_with_the_line_that_keeps_it() -> None:
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    moving = apply(config("existing-key", keyArn=B), "existing-key", first)
+    [line] = [w for w in warnings(moving) if "moving off" in w]
+    assert f"pulumi config set --path 'atlas-kms:retainedKeyArns[0]' {A}" in line
+
+
+def test_a_retained_old_key_keeps_exactly_what_restores_need() -> None:
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    moving = apply(config("existing-key", keyArn=B, retainedKeyArns=[A]), "existing-key", first)
+    assert not [w for w in warnings(moving) if "moving off" in w]
+    moved = apply(config("existing-key", keyArn=B, retainedKeyArns=[A]), "existing-key", moving)
+    holds(transition(first, moving))
+    holds(transition(moving, moved))
+    assert moved.outputs["retainedKeyArns"] == [A]
+    for action in RESTORE:
+        assert allowed_at_end(moved, A, action) == Ranges.of(moved.outputs["allowedCidrs"])
+    assert allowed_at_end(moved, A, "kms:Encrypt").is_empty()
+
+
+def test_dropping_a_retained_key_lets_it_go_and_never_touches_the_key_atlas_uses() -> None:
+    settled = apply(config("existing-key", keyArn=B, retainedKeyArns=[A]), "existing-key",
+                    apply(config("existing-key", keyArn=B), "existing-key"))
+    dropped = apply(config("existing-key", keyArn=B), "existing-key", settled)
+    holds(transition(settled, dropped))  # B stays usable in every state
+    assert allowed_at_end(dropped, A, "kms:Decrypt").is_empty()  # least privilege: A is let go
+
+
+# --- created keys ----------------------------------------------------------------------------
+
+
+def test_a_new_generation_moves_atlas_without_a_gap_and_keeps_the_first_for_restores() -> None:
+    first = apply(config("same-account"), "same-account")
+    gen1 = first.outputs["keyArn"]
+    moving = apply(config("same-account", keyGeneration=2), "same-account", first)
+    t = transition(first, moving)
+    holds(t)
+    assert t.kinds("create") == ["atlas-kms-key-gen-2", "atlas-kms-key-gen-2-alias"]
+    assert moving.outputs["keyArn"] != gen1
+    created_keys_are_kept(moving)
+    moved = apply(config("same-account", keyGeneration=2), "same-account", moving)
+    holds(transition(moving, moved))
+    assert moved.outputs["retainedKeyArns"] == [gen1]
+    assert allowed_at_end(moved, gen1, "kms:Encrypt").is_empty()
+    assert not allowed_at_end(moved, gen1, "kms:Decrypt").is_empty()
+
+
+def test_a_retired_generation_loses_atlas_access_but_is_never_deleted() -> None:
+    gen2 = apply(config("same-account", keyGeneration=2), "same-account",
+                 apply(config("same-account", keyGeneration=2), "same-account", apply(config("same-account"), "same-account")))
+    gen1 = gen2.outputs["retainedKeyArns"][0]
+    retired = apply(config("same-account", keyGeneration=2, retiredKeyGenerations=[1]), "same-account", gen2)
+    t = transition(gen2, retired)
+    holds(t)
+    assert retired.outputs["retainedKeyArns"] == []
+    assert allowed_at_end(retired, gen1, "kms:Decrypt").is_empty()
+    assert len(retired.of_type(KEY)) == 2
+    created_keys_are_kept(retired)
+
+
+def test_moving_from_a_created_key_to_key_arn_keeps_the_created_key_and_deletes_nothing() -> None:
+    first = apply(config("same-account"), "same-account")
+    created = first.outputs["keyArn"]
+    moving = apply(config("same-account", keyArn=A), "same-account", first)  # no EngineRefusedError
+    holds(transition(first, moving))
+    assert [k.name for k in moving.of_type(KEY)] == ["atlas-kms-key"]
+    created_keys_are_kept(moving)
+    moved = apply(config("same-account", keyArn=A), "same-account", moving)
+    holds(transition(moving, moved))
+    assert moved.outputs["retainedKeyArns"] == [created]
+
+
+def test_moving_from_key_arn_to_a_created_key_keeps_the_old_key_until_atlas_moved() -> None:
+    first = apply(config("existing-key"), "existing-key")
+    moving = apply(config("existing-key", drop=["keyArn"], retainedKeyArns=[A]), "existing-key", first)
+    holds(transition(first, moving))
+    moved = apply(config("existing-key", drop=["keyArn"], retainedKeyArns=[A]), "existing-key", moving)
+    holds(transition(moving, moved))
+    assert moved.outputs["retainedKeyArns"] == [A]
+
+
+def test_a_new_generation_of_a_key_created_in_another_account_moves_without_a_gap() -> None:
+    first = apply(config("cross-account"), "cross-account")
+    moving = apply(config("cross-account", keyGeneration=2), "cross-account", first)
+    holds(transition(first, moving))
+    moved = apply(config("cross-account", keyGeneration=2), "cross-account", moving)
+    holds(transition(moving, moved))
+
+
+def test_a_foreign_key_change_is_gap_free_once_its_owner_granted_the_new_key() -> None:
+    granted = {"keyAccount": {"keyPolicyGranted": True}}
+    first = apply(config("foreign-key", keyArn=FOREIGN_A, **granted), "foreign-key")
+    moving = apply(config("foreign-key", keyArn=FOREIGN_B, retainedKeyArns=[FOREIGN_A], **granted), "foreign-key", first)
+
+    def owner_policy(key: str) -> dict[str, Any]:
+        # The owner keeps the exported statement in both keys' policies, as the README asks.
+        doc = aws_default_key_policy(key)
+        doc["Statement"].append(moving.outputs["keyPolicyStatementForOwner"])
+        return doc
+
+    holds(transition(first, moving, external_key_policy=owner_policy))
+
+
+# --- the role, and Atlas's addresses ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["same-account", "existing-key", "cross-account"])
+def test_a_replaced_role_gets_every_grant_before_atlas_uses_it_and_the_old_one_keeps_its_own(stack: str) -> None:
+    first = apply(config(stack), stack)
+    replaced = apply(config(stack), stack, first, replace=[(ROLE, "atlas-kms-role")])
+    assert replaced.outputs["roleArn"] != first.outputs["roleArn"]
+    holds(transition(first, replaced, replace=[(ROLE, "atlas-kms-role")]))
+    # Once the old role is gone, the key policy names the new one only.
+    settled = apply(config(stack), stack, replaced)
+    holds(transition(replaced, settled))
+
+
+@pytest.mark.parametrize("stack", ["same-account", "existing-key", "cross-account"])
+def test_atlas_adding_and_dropping_node_addresses_opens_no_gap(stack: str) -> None:
+    first = apply(config(stack), stack)
+    world = World.sample()
+    clusters = world.project["services"]["clusters"]
+    clusters[0]["outbound"] = [*clusters[0]["outbound"][1:], "198.51.100.150"]
+    changed = apply(config(stack), stack, first, world=world)
+    t = transition(first, changed)
+    holds(t)
+    assert any(s.kind == "update" for s in t.steps)
+
+
+def test_churn_across_ten_managed_parts_never_uncovers_an_address_atlas_still_uses() -> None:
+    # The stable split's promise (core/split.py), proved on the registered resources: 1,500 scattered
+    # node addresses over several parts, one early address removed and one added.
+    world = World.sample()
+    firsts = (3, 13, 18, 34, 35, 44, 52, 54)  # public blocks
+    nodes = [f"{firsts[i % 8]}.{16 + (i * 7) % 200}.{(i * 13) % 250}.{1 + (i * 11) % 250}" for i in range(1_500)]
+    world.project["services"]["clusters"][0]["outbound"] = nodes
+    first = apply(config("existing-key"), "existing-key", world=world)
+    assert len(first.of_type("aws:iam/policy:Policy")) > 3
+    world2 = World.sample()
+    world2.project["services"]["clusters"][0]["outbound"] = [*nodes[1:], "52.1.2.3"]
+    changed = apply(config("existing-key"), "existing-key", first, world=world2)
+    t = transition(first, changed)
+    holds(t)
+    assert 1 <= len(t.kinds("update")) <= 2  # only the parts that hold the changed addresses
+
+
+# --- the simulator catches what it must --------------------------------------------------------
+
+
+def test_a_gap_introduced_on_purpose_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    real = core.lifecycle.plan_keys
+
+    def forget_the_outgoing_key(*args: Any, **kwargs: Any) -> KeyPlan:
+        plan = real(*args, **kwargs)
+        return KeyPlan(plan.target, None, plan.retained, plan.generations)
+
+    monkeypatch.setattr("components.atlas_kms.plan_keys", forget_the_outgoing_key)
+    moving = apply(config("existing-key", keyArn=B), "existing-key", first)
+    gaps = transition(first, moving).gaps
+    assert gaps and {g.key_arn for g in gaps} == {A}
+    assert {g.action for g in gaps} == set(USE)
+
+
+def test_dropping_a_protected_created_key_from_the_program_is_refused_as_the_engine_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = apply(config("same-account"), "same-account")
+    real = core.lifecycle.plan_keys
+
+    def forget_created_generations(*args: Any, **kwargs: Any) -> KeyPlan:
+        plan = real(*args, **kwargs)
+        outgoing = KeyRef(arn=plan.outgoing.arn) if plan.outgoing else None
+        return KeyPlan(plan.target, outgoing, (), ())
+
+    monkeypatch.setattr("components.atlas_kms.plan_keys", forget_created_generations)
+    moving = apply(config("same-account", keyArn=A), "same-account", first)
+    with pytest.raises(EngineRefusedError, match="cannot be deleted because it is protected"):
+        transition(first, moving)
