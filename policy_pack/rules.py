@@ -16,6 +16,9 @@ from typing import Any
 
 ATLAS_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
 ATLAS_SID_PREFIX = "AtlasEncryptionAtRestKms"
+# Keys Atlas no longer uses, kept for restores: what a restore needs, nothing more.
+RESTORE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"]
+RESTORE_SID_PREFIX = "AtlasRestoresRetainedKeys"
 KEY_POLICY_ATLAS_SID = "AtlasRoleUsesKey"
 # Written out here, not imported: the pack runs from its own folder (see core/ips.py NON_PUBLIC).
 NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
@@ -64,7 +67,8 @@ def kms_key_safety(resource_type: str, props: Mapping[str, Any]) -> list[str]:
 
 
 def atlas_role_policy_least_privilege(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Atlas's statements: exactly the three actions, on one key ARN, with a non-empty aws:SourceIp."""
+    """Atlas's statements: exactly the three actions (or, for retained keys, what a restore needs) on
+    full key ARNs, with a non-empty aws:SourceIp. Two keys are in use only while Atlas moves between them."""
     if resource_type not in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
         return []
     doc = _doc(props.get("policy"))
@@ -72,14 +76,19 @@ def atlas_role_policy_least_privilege(resource_type: str, props: Mapping[str, An
         return []
     problems = []
     for stmt in _statements(doc):
-        if not str(stmt.get("Sid", "")).startswith(ATLAS_SID_PREFIX):
+        sid = str(stmt.get("Sid", ""))
+        if sid.startswith(ATLAS_SID_PREFIX):
+            actions, most = ATLAS_ACTIONS, 2
+        elif sid.startswith(RESTORE_SID_PREFIX):
+            actions, most = RESTORE_ACTIONS, None
+        else:
             continue
-        sid = stmt.get("Sid")
-        if stmt.get("Effect") != "Allow" or sorted(_list(stmt.get("Action"))) != ATLAS_ACTIONS:
-            problems.append(f"{sid}: must Allow exactly {', '.join(ATLAS_ACTIONS)}")
+        if stmt.get("Effect") != "Allow" or sorted(_list(stmt.get("Action"))) != actions:
+            problems.append(f"{sid}: must Allow exactly {', '.join(actions)}")
         resources = _list(stmt.get("Resource"))
-        if len(resources) != 1 or not KEY_ARN.match(str(resources[0])):
-            problems.append(f"{sid}: Resource must be exactly one full KMS key ARN, got {stmt.get('Resource')!r}")
+        if not resources or (most is not None and len(resources) > most) or not all(KEY_ARN.match(str(r)) for r in resources):
+            what = "one full KMS key ARN (two while Atlas moves to a new key)" if most else "full KMS key ARNs"
+            problems.append(f"{sid}: Resource must be {what}, got {stmt.get('Resource')!r}")
         ips = _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp"))
         if not ips:
             problems.append(f"{sid}: must carry an IpAddress aws:SourceIp condition with Atlas's addresses")
@@ -128,7 +137,7 @@ def _source_ip_entries(resource_type: str, props: Mapping[str, Any]) -> list[tup
     out = []
     for stmt in _statements(doc):
         sid = str(stmt.get("Sid", ""))
-        if sid.startswith(ATLAS_SID_PREFIX) or sid == KEY_POLICY_ATLAS_SID:
+        if sid.startswith((ATLAS_SID_PREFIX, RESTORE_SID_PREFIX)) or sid == KEY_POLICY_ATLAS_SID:
             out += [(sid, e) for e in _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp"))]
     return out
 
@@ -174,7 +183,7 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("atlas-kms-key-safety", "KMS keys rotate, keep a 30-day deletion window and never bypass the lockout check.", kms_key_safety),
-    Rule("atlas-kms-role-policy-least-privilege", "Atlas's KMS statements allow three actions on one key from Atlas's IPs.", atlas_role_policy_least_privilege),
+    Rule("atlas-kms-role-policy-least-privilege", "Atlas's KMS statements allow three actions on the key it uses (restore-only on retained keys) from Atlas's IPs.", atlas_role_policy_least_privilege),
     Rule("atlas-kms-trust-policy", "The Atlas role trusts one principal and requires the external id.", atlas_trust_policy),
     Rule("atlas-kms-full-key-arn", "Atlas is given the key's full ARN.", encryption_uses_full_key_arn),
     Rule("atlas-kms-source-ip-public", "Atlas's IP conditions hold only public ranges.", source_ips_are_public),

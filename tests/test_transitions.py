@@ -20,7 +20,8 @@ from config.stackfile import read_stack_config
 from core.lifecycle import KeyPlan, KeyRef
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ROOT, ProgramRun, World, run_program
-from offline.model import KEY, ROLE
+from offline.model import KEY, ROLE, reveal
+from policy_pack.rules import RULES
 from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, transition
 
 STACKS = ROOT / "samples" / "stacks"
@@ -49,7 +50,12 @@ def apply(cfg: dict[str, str], stack: str, before: ProgramRun | None = None, *, 
     if before is not None:
         w.stored = before.stored_state()
     w.replace = frozenset(replace)
-    return run_program(cfg, stack=stack, world=w)
+    run = run_program(cfg, stack=stack, world=w)
+    # Every run on the way, two keys and restore statements included, passes the policy pack.
+    for reg in run.registrations:
+        for rule in RULES:
+            assert rule.check(reg.type, reveal(reg.inputs)) == [], (rule.name, reg.name)
+    return run
 
 
 def warnings(run: ProgramRun) -> list[str]:

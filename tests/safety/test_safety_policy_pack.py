@@ -50,9 +50,10 @@ def test_key_rules() -> None:
         ({"Action": ["kms:*"]}, "must Allow exactly"),
         ({"Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]}, "must Allow exactly"),
         ({"Effect": "Deny"}, "must Allow exactly"),
-        ({"Resource": "*"}, "exactly one full KMS key ARN"),
-        ({"Resource": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "exactly one full KMS key ARN"),
-        ({"Resource": [KEY, KEY.replace("1234abcd", "ffffffff")]}, "exactly one full KMS key ARN"),
+        ({"Resource": "*"}, "one full KMS key ARN"),
+        ({"Resource": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "one full KMS key ARN"),
+        ({"Resource": [KEY, KEY.replace("1234abcd", "ffffffff"), KEY.replace("1234abcd", "eeeeeeee")]},
+         "one full KMS key ARN (two while Atlas moves to a new key)"),
         ({"Condition": None}, "aws:SourceIp condition"),
         ({"Condition": {"IpAddress": {"aws:SourceIp": []}}}, "aws:SourceIp condition"),
     ],
@@ -62,6 +63,23 @@ def test_role_policy_rule_catches_each_broken_invariant(changes: dict[str, Any],
         problems = atlas_role_policy_least_privilege(typ, policy(**changes))
         assert any(expected in p for p in problems), problems
     assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", policy()) == []
+
+
+def test_two_keys_while_atlas_moves_and_a_restore_only_statement_for_retained_keys_pass() -> None:
+    other = KEY.replace("1234abcd", "ffffffff")
+    doc = json.loads(policy(Resource=[KEY, other])["policy"])
+    restore = {**doc["Statement"][0], "Sid": "AtlasRestoresRetainedKeys", "Action": ["kms:Decrypt", "kms:DescribeKey"],
+               "Resource": [KEY.replace("1234abcd", "eeeeeeee"), KEY.replace("1234abcd", "dddddddd"), KEY]}
+    doc["Statement"].append(restore)
+    assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", {"policy": json.dumps(doc)}) == []
+    # A retained key gets what a restore needs, never Encrypt.
+    doc["Statement"][1]["Action"] = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
+    problems = atlas_role_policy_least_privilege("aws:iam/policy:Policy", {"policy": json.dumps(doc)})
+    assert problems == ["AtlasRestoresRetainedKeys: must Allow exactly kms:Decrypt, kms:DescribeKey"]
+    doc["Statement"][1]["Action"] = ["kms:Decrypt", "kms:DescribeKey"]
+    doc["Statement"][1].pop("Condition")
+    problems = atlas_role_policy_least_privilege("aws:iam/policy:Policy", {"policy": json.dumps(doc)})
+    assert problems == ["AtlasRestoresRetainedKeys: must carry an IpAddress aws:SourceIp condition with Atlas's addresses"]
 
 
 def test_unrelated_policies_and_unknown_values_are_left_alone() -> None:
