@@ -21,7 +21,19 @@ Every behaviour below names its source; each has a test that fails when it is re
 - Failures Atlas really returns: it assumes the role the moment the authorization is created, and a
   role IAM has not propagated yet cannot be assumed (CANNOT_ASSUME_ROLE; the provider retries only
   briefly; terraform-provider-mongodbatlas issue #409). Modelled: the authorization fails unless it
-  waits on a `time.Sleep` of at least MIN_PROPAGATION_SECONDS armed by that role.
+  waits on a `time.Sleep` of at least MIN_PROPAGATION_SECONDS armed by that role (a wait armed by
+  another role does not count).
+- Computed on read: a key with rotation on reads back KMS's default period, 365 days
+  (terraform-provider-aws internal/service/kms/key.go: rotation_period_in_days Optional+Computed).
+- Replacements (`pulumi up --replace`, `World.replace`): the provider creates the resource anew, with
+  new physical ids (a role gets a new name and ARN).
+- The preview diff (`changes`): the bridged providers diff inputs against the stored state property by
+  property, nested objects included; a nested field the program stopped setting is a change, one the
+  provider computes (`valid`) is not.
+The lookups (`offline/harness.py`, World) answer from the stored state as the real data sources would:
+`get_encryption_at_rest` what was last applied (a new project: every field empty), `get_alias` a stored
+alias or the provider's "empty result" error, `get_roles`/`get_role` the stored roles with their tags.
+The engine between two runs is `offline/simulator.py`, tested in the same file.
 """
 
 from __future__ import annotations
