@@ -15,12 +15,15 @@ https://www.mongodb.com/docs/atlas/setup-cluster-security/#std-label-atlas-add-i
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The address arithmetic (integer intervals, the fast IPv4 parser) lives in core.addresses; Network and
+# Span stay importable from here.
+from core.addresses import Network as Network
+from core.addresses import Ranges, parse_ipv4
+from core.addresses import Span as Span
 
 CLOUDS: tuple[str, ...] = ("aws", "azure", "gcp")
 
@@ -153,44 +156,11 @@ def is_wide(entry: str) -> bool:
     return net.prefixlen < WIDEST_PREFIX[net.version]
 
 
-@dataclass(frozen=True)
-class Span:
-    """One CIDR as integers: what the address arithmetic works on (ipaddress objects are slow here)."""
-
-    version: int
-    lo: int
-    hi: int
-    prefix: int
-
-    @property
-    def cidr(self) -> str:
-        return _cidr(self.version, self.lo, self.prefix)
-
-
-# ASCII digits only: `\d` would also take other scripts' digits, which ipaddress refuses.
-_V4 = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})(?:/(0|[1-9][0-9]?))?")
-
-
-def _cidr(version: int, lo: int, prefix: int) -> str:
-    if version == 4:
-        return f"{lo >> 24}.{lo >> 16 & 255}.{lo >> 8 & 255}.{lo & 255}/{prefix}"
-    return f"{ipaddress.IPv6Address(lo)}/{prefix}"
-
-
 def to_span(entry: str, where: str) -> Span:
-    """`to_network`, as integers. Plain IPv4 text takes a fast path; anything else, and every
-    error, goes through `to_network`, so that both accept and refuse exactly the same."""
-    m = _V4.fullmatch(entry.strip()) if isinstance(entry, str) else None
-    if m:
-        a, b, c, d = (int(x) for x in m.group(1, 2, 3, 4))
-        prefix = int(m.group(5)) if m.group(5) is not None else 32
-        if a < 256 and b < 256 and c < 256 and d < 256 and prefix <= 32:
-            lo = a << 24 | b << 16 | c << 8 | d
-            size = 1 << (32 - prefix)
-            if lo % size == 0:
-                return Span(4, lo, lo + size - 1, prefix)
-    net = to_network(entry, where)
-    return Span(net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
+    """`to_network`, as integers. Plain IPv4 text takes core.addresses' fast path; anything else, and
+    every error, goes through `to_network`, so that both accept and refuse exactly the same."""
+    fast = parse_ipv4(entry.strip()) if isinstance(entry, str) else None
+    return fast or Span.of_network(to_network(entry, where))
 
 
 def to_network(entry: str, where: str) -> Network:
@@ -222,47 +192,14 @@ def collapse(networks: Iterable[Network]) -> list[str]:
     """Merge contained and adjacent networks; IPv4 first, then IPv6, ascending.
 
     The output is the minimal CIDR cover of the *set* of addresses, so any input order or
-    duplication yields the same list and the same policy JSON. Interval arithmetic on integers:
-    `ipaddress.collapse_addresses` gives the same result but was most of the program's own cost
-    for large projects (BENCHMARKS.md).
+    duplication yields the same list and the same policy JSON (core.addresses.Ranges.cidrs).
     """
-    return collapse_spans(Span(n.version, int(n.network_address), int(n.broadcast_address), n.prefixlen) for n in networks)
-
-
-def collapse_spans(spans_in: Iterable[Span]) -> list[str]:
-    """`collapse`, on integer spans."""
-    intervals: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-    for span in spans_in:
-        intervals[span.version].append((span.lo, span.hi))
-    out: list[str] = []
-    for version, spans in intervals.items():
-        spans.sort()
-        merged: list[list[int]] = []
-        for lo, hi in spans:
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        for lo, hi in merged:
-            out += _cover(version, lo, hi)
-    return out
-
-
-def _cover(version: int, lo: int, hi: int) -> list[str]:
-    """The fewest CIDRs that cover exactly [lo, hi], ascending."""
-    bits = 32 if version == 4 else 128
-    out: list[str] = []
-    while lo <= hi:
-        align = (lo & -lo).bit_length() - 1 if lo else bits
-        size = min(align, (hi - lo + 1).bit_length() - 1)
-        out.append(_cidr(version, lo, bits - size))
-        lo += 1 << size
-    return out
+    return Ranges.from_networks(networks).cidrs()
 
 
 def canonical_cidrs(entries: Iterable[str], where: str = "address") -> list[str]:
     """Validate, normalise and collapse a list of address strings."""
-    return collapse(to_network(e, f"{where}[{i}]") for i, e in enumerate(entries))
+    return Ranges.from_spans(to_span(e, f"{where}[{i}]") for i, e in enumerate(entries)).cidrs()
 
 
 def _control_plane_entries(
@@ -270,6 +207,15 @@ def _control_plane_entries(
     selection: SourceSelection,
 ) -> list[tuple[str, Origin]]:
     clouds = CLOUDS if selection.control_plane == "all" else selection.control_plane
+    # "all" means every cloud Atlas calls from: one this code does not know must not be dropped silently.
+    # https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites (allow all control-plane outbound IPs)
+    unknown = [c for c in outbound if c not in CLOUDS and any((outbound[c] or {}).values())]
+    if selection.control_plane == "all" and unknown:
+        raise AddressError(
+            f"Atlas reported control-plane outbound addresses for cloud {sorted(unknown)[0]!r}, which this "
+            f"program does not know ({', '.join(CLOUDS)}); refusing to leave them out of the allow-list, "
+            f"which would deny Atlas's calls from them. Update atlas-kms."
+        )
     entries: list[tuple[str, Origin]] = []
     for cloud in clouds:
         regions = outbound.get(cloud) or {}
@@ -294,12 +240,16 @@ def _control_plane_entries(
 def _cluster_entries(
     clusters: Sequence[ClusterAddresses], selection: SourceSelection
 ) -> tuple[list[tuple[str, Origin]], tuple[str, ...]]:
-    by_name = {c.name: c for c in clusters}
+    # Several entries may carry one name: each one's addresses are Atlas's, so all are kept (an
+    # allow-list takes the union; keeping only the last would deny the others' calls).
+    by_name: dict[str, list[ClusterAddresses]] = {}
+    for c in clusters:
+        by_name.setdefault(c.name, []).append(c)
     if selection.clusters == "all":
-        chosen = [by_name[n] for n in sorted(by_name)]
+        chosen = [c for n in sorted(by_name) for c in by_name[n]]
         missing: tuple[str, ...] = ()
     else:
-        chosen = [by_name[n] for n in selection.clusters if n in by_name]
+        chosen = [c for n in selection.clusters for c in by_name.get(n, [])]
         missing = tuple(n for n in selection.clusters if n not in by_name)
     entries: list[tuple[str, Origin]] = []
     for cluster in chosen:
@@ -341,7 +291,7 @@ def build_address_set(
                 raise AddressError(f"{exc}. Nothing was changed; report the answer to MongoDB support") from None
         spans.append(span)
         origins.setdefault(span.cidr, []).append(origin)
-    cidrs = collapse_spans(spans)
+    cidrs = Ranges.from_spans(spans).cidrs()
     if not selection.allow_wide:
         # Adjacent entries can merge into a range wider than any one of them (two /16s into a /15):
         # what lands in the policy is what counts.

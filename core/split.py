@@ -42,8 +42,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from core.addresses import Ranges, Span, cidr_text
 from core.errors import PolicySizeError
-from core.ips import Span, collapse_spans, to_span
+from core.ips import to_span
 
 # Atlas nodes of one region and cloud tend to come from the same provider blocks; a
 # bucket the size of a typical provider allocation keeps neighbours together, so a
@@ -77,7 +78,7 @@ def stable_split(cidrs: Sequence[str], *, room: int, max_parts: int, headroom: f
     # Collapsing again is a no-op for canonical input; for any other input it makes the
     # parts disjoint, so that each address has exactly one part to be in.
     spans = [to_span(c, f"cidrs[{i}]") for i, c in enumerate(cidrs)]
-    canonical = collapse_spans(spans)
+    canonical = Ranges.from_spans(spans).cidrs()
     if not canonical:
         return []
     if canonical != list(cidrs):
@@ -119,7 +120,7 @@ def _bucket_key(span: Span) -> str:
     if span.prefix < bucket_prefix:
         return span.cidr
     bits = 32 if span.version == 4 else 128
-    return Span(span.version, span.lo >> (bits - bucket_prefix) << (bits - bucket_prefix), 0, bucket_prefix).cidr
+    return cidr_text(span.version, span.lo >> (bits - bucket_prefix) << (bits - bucket_prefix), bucket_prefix)
 
 
 def _owners(key: str, max_parts: int) -> list[int]:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
-import random
-
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from core.ips import (
     AddressError,
@@ -17,10 +11,8 @@ from core.ips import (
     SourceSelection,
     build_address_set,
     canonical_cidrs,
-    collapse,
     to_network,
 )
-from tests.address_math import covered
 
 CONTROL_PLANE = {
     "aws": {"us-east-1": ["3.92.113.229/32", "3.212.79.116/32"], "eu-west-1": ["192.0.2.16/29"]},
@@ -110,91 +102,8 @@ def test_named_clusters_that_atlas_does_not_report_are_listed_as_missing() -> No
     assert result.missing_clusters == ("ghost",)
 
 
-# Properties ---------------------------------------------------------------------------------
-
-ipv4 = st.builds(
-    lambda addr, prefix: ipaddress.ip_network((addr, prefix), strict=False),
-    st.integers(0, 2**32 - 1),
-    st.integers(8, 32),
-)
-ipv6 = st.builds(
-    lambda addr, prefix: ipaddress.ip_network((addr, prefix), strict=False),
-    st.integers(0, 2**128 - 1),
-    st.integers(32, 128),
-)
-networks = st.lists(st.one_of(ipv4, ipv6), max_size=60)
-
-
-@given(networks)
-@settings(max_examples=300, deadline=None)
-def test_collapse_keeps_exactly_the_same_addresses(nets) -> None:
-    out = [ipaddress.ip_network(c) for c in collapse(nets)]
-    assert covered(out) == covered(nets)
-
-
-@given(networks, st.randoms(use_true_random=False))
-@settings(max_examples=200, deadline=None)
-def test_collapse_ignores_order_and_duplicates(nets, rnd: random.Random) -> None:
-    shuffled = nets + nets[: len(nets) // 2]
-    rnd.shuffle(shuffled)
-    assert collapse(shuffled) == collapse(nets)
-
-
-@given(networks)
-@settings(max_examples=200, deadline=None)
-def test_collapse_is_sorted_disjoint_and_idempotent(nets) -> None:
-    out = collapse(nets)
-    parsed = [ipaddress.ip_network(c) for c in out]
-    keys = [(n.version, int(n.network_address)) for n in parsed]
-    assert keys == sorted(keys)
-    for a, b in itertools.pairwise(parsed):
-        # Disjoint; neighbours may touch (0.0.0.0/21 + 0.0.8.0/22 is no single CIDR).
-        assert a.version != b.version or int(a.broadcast_address) < int(b.network_address)
-        if a.version == b.version and int(a.broadcast_address) + 1 == int(b.network_address):
-            assert a.supernet() != b.supernet() or a.prefixlen != b.prefixlen
-    assert collapse(parsed) == out
-
-
-@given(networks)
-@settings(max_examples=300, deadline=None)
-def test_collapse_equals_the_standard_librarys_minimal_cover(nets) -> None:
-    v4 = [n for n in nets if n.version == 4]
-    v6 = [n for n in nets if n.version == 6]
-    expected = [str(n) for n in ipaddress.collapse_addresses(v4)] + [str(n) for n in ipaddress.collapse_addresses(v6)]
-    assert collapse(nets) == expected
-
-
-@given(st.one_of(
-    st.builds(lambda a, p: f"{ipaddress.IPv4Address(a)}/{p}", st.integers(0, 2**32 - 1), st.integers(0, 32)),
-    st.builds(lambda a: str(ipaddress.IPv4Address(a)), st.integers(0, 2**32 - 1)),
-    st.from_regex(r"\A[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}(/[0-9]{1,3})?\Z"),
-    st.builds(lambda a, p: f"{ipaddress.IPv6Address(a)}/{p}", st.integers(0, 2**128 - 1), st.integers(0, 128)),
-))
-@settings(max_examples=300, deadline=None)
-def test_the_fast_parser_accepts_and_refuses_exactly_what_ipaddress_does(entry: str) -> None:
-    from core.ips import to_span
-
-    try:
-        net = to_network(entry, "e")
-    except AddressError as exc:
-        with pytest.raises(AddressError) as fast:
-            to_span(entry, "e")
-        assert str(fast.value) == str(exc)
-        return
-    span = to_span(entry, "e")
-    assert (span.version, span.lo, span.hi, span.prefix) == (
-        net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
-    assert span.cidr == str(net)
-
-
-def test_the_fast_parser_refuses_digits_of_other_scripts_as_ipaddress_does() -> None:
-    from core.ips import to_span
-
-    for entry in ("3\u0661.2.3.4", "3.2.3.\u0664", "3.2.3.4/2\u0664"):
-        with pytest.raises(AddressError):
-            to_network(entry, "e")
-        with pytest.raises(AddressError):
-            to_span(entry, "e")
+# The properties of collapsing and of the fast parser (exact, minimal, order-independent, equal to
+# ipaddress) are checked once, for the type that implements them: tests/test_addresses.py.
 
 
 def test_atlas_and_extra_addresses_merging_into_a_wide_range_stop_the_plan() -> None:
@@ -204,3 +113,21 @@ def test_atlas_and_extra_addresses_merging_into_a_wide_range_stop_the_plan() -> 
         build_address_set(cp, [], wide)
     allowed = SourceSelection(extra_cidrs=("13.0.0.0/16", "13.1.0.0/16"), allow_wide=True)
     assert "13.0.0.0/15" in build_address_set(cp, [], allowed).cidrs
+
+
+def test_a_control_plane_cloud_it_does_not_know_is_refused_by_name_when_all_clouds_are_allowed() -> None:
+    other = {**CONTROL_PLANE, "oci": {"us-ashburn-1": ["192.0.2.250/32"]}}
+    with pytest.raises(AddressError, match=r"for cloud 'oci', which this program does not know"):
+        build_address_set(other, CLUSTERS, SourceSelection())
+    # Nothing dropped: an empty unknown cloud, or a selection of named clouds, which never included it.
+    assert build_address_set({**CONTROL_PLANE, "oci": {}}, CLUSTERS, SourceSelection()).cidrs == \
+        build_address_set(CONTROL_PLANE, CLUSTERS, SourceSelection()).cidrs
+    assert "192.0.2.250/32" not in build_address_set(other, [], SourceSelection(control_plane=("aws",))).cidrs
+
+
+@pytest.mark.parametrize("clusters", ["all", ("orders",)])
+def test_two_clusters_with_one_name_allow_both_address_lists(clusters: object) -> None:
+    twins = [ClusterAddresses("orders", outbound=("198.51.100.10",)), ClusterAddresses("orders", outbound=("203.0.113.50",))]
+    result = build_address_set(CONTROL_PLANE, twins, SourceSelection(clusters=clusters))  # type: ignore[arg-type]
+    assert {"198.51.100.10/32", "203.0.113.50/32"} <= set(result.cidrs)
+    assert result.origins_of("198.51.100.10/32") == result.origins_of("203.0.113.50/32") == (Origin("cluster", "orders"),)

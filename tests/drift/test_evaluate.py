@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ips import collapse
 from drift.evaluate import (
     ATLAS_ACTIONS,
     CannotEvaluate,
@@ -32,7 +31,6 @@ from drift.evaluate import (
     key_policy_view,
     statements,
 )
-from tests.address_math import covered
 
 ACCOUNT = "111122223333"  # the role's account
 OWNER = "444455556666"  # the key's account, in cross-account cases
@@ -83,68 +81,8 @@ def user(principal: Any = ROLE, **fields: Any) -> dict[str, Any]:
 ADMIN = {"Sid": "KeyAccountAdministration", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
 
 
-# ---------------------------------------------------------------------------------------------------
-# Ranges
-# ---------------------------------------------------------------------------------------------------
-
-
-def test_ranges_merge_entries_and_read_host_bits_as_iam_does() -> None:
-    r = Ranges.of(["10.0.0.1/24", "10.0.1.0/24", "10.0.0.7", "2001:db8::/33", "2001:db8:8000::/33"])
-    assert r.cidrs() == ["10.0.0.0/23", "2001:db8::/32"]  # IPv4 first, merged, host bits cleared
-    assert r == Ranges.of(["2001:db8::/32", "10.0.0.0/23"])  # a set: order and form do not matter
-    assert Ranges.of("192.0.2.1") == Ranges.of(["192.0.2.1/32"])  # a single string is one entry, as in IAM
-
-
-def test_ranges_set_algebra_within_each_family() -> None:
-    a, b = Ranges.of(["10.0.0.0/24", "2001:db8::/64"]), Ranges.of(["10.0.0.128/25", "192.0.2.0/24"])
-    assert (a | b).cidrs() == ["10.0.0.0/24", "192.0.2.0/24", "2001:db8::/64"]
-    assert (a & b).cidrs() == ["10.0.0.128/25"]
-    assert (a - b).cidrs() == ["10.0.0.0/25", "2001:db8::/64"]
-    assert (~a).contains("10.0.1.0") and not (~a).contains("10.0.0.255") and (~a).contains("::1")
-    assert ~EVERYWHERE == NOTHING and ~NOTHING == EVERYWHERE
-    assert EVERYWHERE.cidrs() == ["0.0.0.0/0", "::/0"] and NOTHING.cidrs() == []
-    assert NOTHING.is_empty() and not EVERYWHERE.is_empty() and not bool(NOTHING)
-
-
-def test_ranges_never_mix_families() -> None:
-    v4, v6 = Ranges.of(["0.0.0.0/0"]), Ranges.of(["::/0"])
-    assert not v4.contains("::ffff:10.0.0.1") and not v6.contains("10.0.0.1")
-    assert (v4 & v6).is_empty() and v4 | v6 == EVERYWHERE and ~v4 == v6
-
-
-def test_ranges_are_hashable_values() -> None:
-    assert len({Ranges.of(["10.0.0.0/8"]), Ranges.of(["10.0.0.0/9", "10.128.0.0/9"])}) == 1
-
-
-@pytest.mark.parametrize("bad", ["10.0.0.0/33", "not-an-ip", "", " 10.0.0.1", "10.0.0.0/8/8", "10.0.0.0/", "10.0.0.0/255.0.0.0",
-                                 "fe80::1%eth0", 42])
-def test_ranges_refuse_malformed_entries(bad: Any) -> None:
-    with pytest.raises(CannotEvaluate, match="not an IP address or CIDR"):
-        Ranges.of([bad])
-
-
-small_nets = st.one_of(
-    st.builds(lambda a, p: ipaddress.ip_network((0x0A000000 + a, p), strict=False), st.integers(0, 255), st.integers(26, 32)),
-    st.builds(lambda a, p: ipaddress.ip_network(((0x2001_0DB8 << 96) + a, p), strict=False), st.integers(0, 255), st.integers(122, 128)),
-)
-
-
-def members(cidrs: list[str]) -> set[str]:
-    return {str(a) for c in cidrs for a in ipaddress.ip_network(c, strict=False)}
-
-
-@given(st.lists(small_nets, max_size=6), st.lists(small_nets, max_size=6))
-@settings(max_examples=50, deadline=None)
-def test_ranges_operators_are_set_operators(a: list[Any], b: list[Any]) -> None:
-    left, right = Ranges.of([str(n) for n in a]), Ranges.of([str(n) for n in b])
-    sa, sb = members([str(n) for n in a]), members([str(n) for n in b])
-    assert members((left | right).cidrs()) == sa | sb
-    assert members((left & right).cidrs()) == sa & sb
-    assert members((left - right).cidrs()) == sa - sb
-    assert left.cidrs() == collapse(a)  # the same normal form as what the program writes
-    assert covered(left.cidrs()) == covered(a)
-    for x in sa | sb:
-        assert (~left).contains(x) == (x not in sa)
+# The address-set type itself (Ranges: reading CIDRs as IAM does, the set algebra, its CIDR cover) is
+# core.addresses', tested once in tests/test_addresses.py.
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,10 +191,10 @@ def test_policies_are_ored_across_documents() -> None:
 
 
 def test_an_unknown_condition_names_the_policy_the_statement_and_the_condition() -> None:
-    policies = [("extra", key_doc(stmt(), stmt(Sid=None, Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}})))]
+    policies = [("extra", key_doc(stmt(), stmt(Sid=None, Condition={"StringEquals": {"aws:SourceVpc": "vpc-1a2b3c4d"}})))]
     with pytest.raises(CannotEvaluate) as err:
         identity_allowed(policies, action="kms:Decrypt", resource=KEY)
-    assert str(err.value) == 'policy "extra" statement 2: condition StringEquals aws:SourceVpce cannot be evaluated'
+    assert str(err.value) == 'policy "extra" statement 2: condition StringEquals aws:SourceVpc cannot be evaluated'
 
 
 @pytest.mark.parametrize(
@@ -366,7 +304,7 @@ def test_not_principal_reaches_the_role_unless_it_names_it() -> None:
 
 
 def test_key_policy_conditions_only_matter_where_the_statement_applies() -> None:
-    vpce = {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}
+    vpce = {"StringEquals": {"aws:SourceVpc": "vpc-1a2b3c4d"}}
     elsewhere = [
         stmt(Principal={"AWS": OTHER_ROLE}, Resource="*", Condition=vpce),
         stmt(Principal={"Service": "logs.amazonaws.com"}, Resource="*", Condition=vpce),
@@ -374,7 +312,7 @@ def test_key_policy_conditions_only_matter_where_the_statement_applies() -> None
         user(Resource=OTHER_KEY, Condition=vpce),
     ]
     assert view(user(), *elsewhere).direct == ATLAS
-    with pytest.raises(CannotEvaluate, match='policy "key policy" statement "Vpce": condition StringEquals aws:SourceVpce'):
+    with pytest.raises(CannotEvaluate, match='policy "key policy" statement "Vpce": condition StringEquals aws:SourceVpc'):
         view(user(), user(Sid="Vpce", Condition=vpce))
 
 
