@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= same-account
 
-.PHONY: help install preview preview-all test lint typecheck check bench bench-quick clean
+.PHONY: help install preview preview-all drift-demo test lint typecheck check bench bench-quick clean
 
 help:
 	@echo "make install      create venv/ and install requirements-dev.txt (every target does it when needed)"
-	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key]  offline preview on sample data"
+	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key|private]  offline preview on sample data"
 	@echo "make preview-all  the offline preview of every sample stack"
+	@echo "make drift-demo   the drift command against bundled stand-ins on 127.0.0.1 (in sync, a new node, a denied call)"
 	@echo "make test         run the whole test suite (offline)"
 	@echo "make lint         ruff"
 	@echo "make typecheck    mypy"
@@ -32,8 +33,11 @@ preview: $(STAMP)
 	$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$(STACK).yaml
 
 preview-all: $(STAMP)
-	@for s in same-account existing-key cross-account foreign-key; do \
+	@for s in same-account existing-key cross-account foreign-key private; do \
 		$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$$s.yaml || exit 1; done
+
+drift-demo: $(STAMP)
+	$(PY) -m offline.drift_demo
 
 test: $(STAMP)
 	$(PY) -m pytest

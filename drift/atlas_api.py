@@ -13,19 +13,31 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.auth import HTTPDigestAuth
 
-from core.ips import CLOUDS, ClusterAddresses
+from core.ips import CLOUDS, AddressError, ClusterAddresses, to_span
 from drift.compare import DriftError
+from drift.restore import Snapshot
 
 DEFAULT_BASE_URL = "https://cloud.mongodb.com"
 # Each endpoint answers only in its own versioned media type.
 CONTROL_PLANE_MEDIA_TYPE = "application/vnd.atlas.2023-11-15+json"
 PROJECT_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
 ENCRYPTION_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
+ACCESS_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
+SNAPSHOTS_MEDIA_TYPE = "application/vnd.atlas.2023-01-01+json"
+# Snapshots are paged (itemsPerPage at most 500); a bound on the pages keeps one stack's check bounded.
+SNAPSHOT_PAGE_SIZE = 500
+SNAPSHOT_MAX_PAGES = 20
 RETRIED_STATUSES = {429, 500, 502, 503, 504}
+# A Retry-After (seconds) is honoured up to this bound: a run checks every stack within minutes (cron
+# every 15 min), so an answer of an hour must not stall it; past the bound the next attempt simply
+# retries earlier, and a still-limited answer ends in exit 2 after --retries.
+# Retry-After in seconds: https://www.rfc-editor.org/rfc/rfc9110#field.retry-after
+MAX_RETRY_AFTER = 30.0
 
 # The mongodbatlas provider's own variable names, newest first.
 PUBLIC_KEY_VARS = ("MONGODB_ATLAS_PUBLIC_KEY", "MONGODB_ATLAS_PUBLIC_API_KEY", "MCLI_PUBLIC_API_KEY")
@@ -84,7 +96,7 @@ class AtlasClient:
                 last = f"Atlas API answered {response.status_code} on GET {path}"
                 retry_after = response.headers.get("Retry-After", "")
                 if retry_after.isdigit() and attempt < self.retries:
-                    time.sleep(min(float(retry_after), 30.0))
+                    time.sleep(min(float(retry_after), MAX_RETRY_AFTER))
                 continue
             if response.status_code in (401, 403):
                 raise DriftError(
@@ -102,7 +114,14 @@ class AtlasClient:
         raise DriftError(f"{last} (gave up after {self.retries + 1} attempts)")
 
     def control_plane_outbound(self) -> dict[str, dict[str, list[str]]]:
-        return _regions(self._control_plane_body().get("outbound"), "outbound")
+        # The spec requires nothing in the answer, so an absent or empty `outbound` is conformant: it
+        # says Atlas has no control-plane addresses, not that the answer is malformed. The program stops
+        # its update on such an answer (core.ips), so nothing can be judged against it either.
+        outbound = _regions(self._control_plane_body().get("outbound", {}), "outbound")
+        if not any(cidrs for regions in outbound.values() for cidrs in regions.values()):
+            raise DriftError("Atlas reported no control-plane outbound addresses (its answer lists none): the "
+                             "program refuses to update from such an answer, so there is nothing to judge against")
+        return outbound
 
     def gateways(self) -> list[tuple[str, str, str]]:
         """(gateway name, cloud/region, CIDR) of every gateway's outbound addresses.
@@ -119,15 +138,21 @@ class AtlasClient:
                 raise DriftError("malformed control-plane answer: a gateway is not an object")
             name = str(gateway.get("name") or "unnamed")
             regions = _regions(((gateway.get("ips") or {}).get("outbound")) or {}, f"gateways[{name}].ips.outbound")
-            out += [(name, f"{cloud}/{region}", cidr) for cloud in CLOUDS for region, cidrs in sorted(regions[cloud].items())
-                    for cidr in cidrs]
+            for cloud, by_region in sorted(regions.items()):
+                for region, cidrs in sorted(by_region.items()):
+                    for cidr in cidrs:
+                        try:
+                            cidr = to_span(cidr, f"gateway {name} {cloud}/{region}").cidr  # normalised: one line per address
+                        except AddressError as exc:
+                            raise DriftError(f"malformed control-plane answer: {exc}") from None
+                        out.append((name, f"{cloud}/{region}", cidr))
         return out
 
     def _control_plane_body(self) -> dict[str, Any]:
         with self._lock:
             if not self._control_plane:
                 body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
-                if not isinstance(body, dict) or not isinstance(body.get("outbound"), dict):
+                if not isinstance(body, dict) or not isinstance(body.get("outbound", {}), dict):
                     raise DriftError("malformed control-plane answer: no `outbound` object")
                 self._control_plane.append(body)
             return self._control_plane[0]
@@ -141,6 +166,45 @@ class AtlasClient:
         if not isinstance(aws, dict):
             raise DriftError("malformed encryption-at-rest answer: `awsKms` is not an object")
         return aws
+
+    def encryption_roles(self, project_id: str) -> list[str]:
+        """ARNs of the IAM roles Atlas uses for this project's encryption at rest.
+
+        `featureUsages[].featureType` ENCRYPTION_AT_REST marks them; the answer is the project's own list
+        (its featureId is always null for this feature, per the spec), so no other project's role is here.
+        https://www.mongodb.com/docs/api/doc/atlas-admin-api-v2/operation/operation-listgroupcloudprovideraccess
+        """
+        body = self._get(f"/api/atlas/v2/groups/{project_id}/cloudProviderAccess", ACCESS_MEDIA_TYPE)
+        roles = body.get("awsIamRoles", []) if isinstance(body, dict) else None
+        if not isinstance(roles, list) or not all(isinstance(r, dict) for r in roles):
+            raise DriftError("malformed cloud provider access answer: awsIamRoles is not a list of objects")
+        found = []
+        for role in roles:
+            usages = role.get("featureUsages") or []
+            if any(isinstance(u, dict) and u.get("featureType") == "ENCRYPTION_AT_REST" for u in usages):
+                arn = role.get("iamAssumedRoleArn")
+                if isinstance(arn, str) and arn:
+                    found.append(arn)
+        return sorted(set(found))
+
+    def snapshots(self, project_id: str, cluster: str) -> list[Snapshot]:
+        """Every backup snapshot of one cluster Atlas lists (id, dates, the key it is encrypted with)."""
+        out: list[Snapshot] = []
+        for page in range(1, SNAPSHOT_MAX_PAGES + 1):
+            body = self._get(f"/api/atlas/v2/groups/{project_id}/clusters/{quote(cluster)}/backup/snapshots"
+                             f"?pageNum={page}&itemsPerPage={SNAPSHOT_PAGE_SIZE}", SNAPSHOTS_MEDIA_TYPE)
+            results = body.get("results", []) if isinstance(body, dict) else None
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise DriftError(f"malformed snapshots answer for cluster {cluster}: results is not a list of objects")
+            for r in results:
+                out.append(Snapshot(cluster=cluster, id=str(r.get("id", "")), created_at=str(r.get("createdAt", "")),
+                                    expires_at=r.get("expiresAt") if isinstance(r.get("expiresAt"), str) else None,
+                                    key_id=r.get("masterKeyUUID") if isinstance(r.get("masterKeyUUID"), str) else None))
+            total = body.get("totalCount")
+            if len(results) < SNAPSHOT_PAGE_SIZE or (isinstance(total, int) and len(out) >= total):
+                return out
+        raise DriftError(f"cluster {cluster} lists more than {SNAPSHOT_PAGE_SIZE * SNAPSHOT_MAX_PAGES} snapshots; "
+                         "not all were read")
 
     def project_clusters(self, project_id: str) -> list[ClusterAddresses]:
         body = self._get(f"/api/atlas/v2/groups/{project_id}/ipAddresses", PROJECT_MEDIA_TYPE)
@@ -160,11 +224,15 @@ class AtlasClient:
 
 
 def _regions(section: Any, where: str) -> dict[str, dict[str, list[str]]]:
-    """cloud -> region -> CIDRs, checked: an answer of another shape is never guessed at."""
+    """cloud -> region -> CIDRs, checked: an answer of another shape is never guessed at.
+
+    Every cloud is kept, not only aws/azure/gcp: the spec leaves the object open, and core.ips decides
+    what a cloud it does not know means (it refuses rather than drop Atlas's addresses).
+    """
     if not isinstance(section, dict):
         raise DriftError(f"malformed control-plane answer: `{where}` is not an object")
     result: dict[str, dict[str, list[str]]] = {}
-    for cloud in CLOUDS:
+    for cloud in (*CLOUDS, *sorted(k for k in section if k not in CLOUDS)):
         regions = section.get(cloud) or {}
         if not isinstance(regions, dict) or not all(
             isinstance(v, list) and all(isinstance(i, str) for i in v) for v in regions.values()

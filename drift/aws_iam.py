@@ -60,6 +60,37 @@ def find_role(index: RoleIndex, project_id: str, stack: str) -> tuple[str, str]:
     return found[0]
 
 
+def role_tags(iam: Any, role_arn: str) -> dict[str, str]:
+    """The tags of one role, by one GetRole (ListRoles returns no tags)."""
+    name = role_arn.rsplit("/", 1)[-1]
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DriftError(f"AWS IAM: {exc}") from None
+    except botocore.exceptions.ClientError as exc:
+        err = exc.response["Error"]
+        if err.get("Code") == "NoSuchEntity":
+            raise DriftError(f"Atlas uses the IAM role {role_arn} for encryption at rest, but it does not exist") from None
+        raise DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}") from None
+    return {t["Key"]: t["Value"] for t in role.get("Tags") or []}
+
+
+def key_arn_of(kms: Any, key: str) -> str | None:
+    """The full ARN of a key given by alias name or key id (one DescribeKey), or None when there is none.
+
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html (KeyId: id, ARN, alias name)
+    """
+    try:
+        return str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+    except botocore.exceptions.ClientError as exc:
+        code, message = _client_error(exc)
+        if code == "NotFoundException":
+            return None
+        raise DriftError(f"AWS KMS: {code}: {message}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DriftError(f"AWS KMS: {exc}") from None
+
+
 def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
     try:
         policies: list[LivePolicy] = []
@@ -85,30 +116,6 @@ def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
 def _client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str]:
     err = exc.response.get("Error", {})
     return str(err.get("Code", "")), str(err.get("Message", ""))
-
-
-def find_created_key(kms: Any, project_id: str, stack: str) -> str | None:
-    """The ARN of the key this stack created, found by the tags the program puts on it.
-
-    The key ARN to judge against never comes from the policies being judged: a policy edited to
-    `Resource: "*"` must not be read back as the expected key.
-    """
-    try:
-        for page in kms.get_paginator("list_keys").paginate():
-            for key in page["Keys"]:
-                try:
-                    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
-                except botocore.exceptions.ClientError:
-                    continue  # a key these credentials may not read is not one this program made for them
-                if (tags.get(TAG_PROGRAM) == PROGRAM and tags.get(TAG_PROJECT) == project_id
-                        and tags.get(TAG_STACK) == stack):
-                    return str(key["KeyArn"])
-        return None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise DriftError(f"AWS KMS: {exc}") from None
-    except botocore.exceptions.ClientError as exc:
-        code, message = _client_error(exc)
-        raise DriftError(f"AWS KMS: {code}: {message}") from None
 
 
 def key_policy(kms: Any, key_arn: str) -> tuple[dict[str, Any] | None, str]:

@@ -8,25 +8,136 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from config.settings import SettingsError, parse_settings
+from config.settings import NAMESPACE, TAG_PROJECT, TAG_STACK, SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import ArnError, parse_key_arn, parse_role_arn
-from core.ips import AddressError, build_address_set
+from core.ips import AddressError, AddressSet, build_address_set
+from core.lifecycle import RESTORE_ACTIONS, key_id_of
 from drift.atlas_api import AtlasClient
-from drift.aws_iam import RoleIndex, find_created_key, find_role, key_policy, live_policies, role_index
-from drift.compare import DriftError, Evidence, Report, judge
+from drift.aws_iam import RoleIndex, find_role, key_arn_of, key_policy, live_policies, role_index, role_tags
+from drift.cloudtrail import cloudtrail_client, denied_calls
+from drift.compare import DriftError, Evidence, Finding, Report, judge
+from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
+from drift.restore import KeyAccess as RestoreAccess
+from drift.restore import needed_keys, restore_gaps, retained_snapshots
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
 
 
+def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
+               roles: Callable[[], RoleIndex]) -> tuple[str, str, list[Finding], list[str]]:
+    """(role name, role ARN, findings, notes): the role Atlas really uses for encryption at rest.
+
+    Asked of Atlas (one GET), checked against the program's tags with one GetRole: the cost does not
+    depend on how many roles the account has. Tags are the fallback only when Atlas reports no role
+    (mode 4 before the owner's grant, or before the first `pulumi up`): that lists every role.
+    """
+    try:
+        used = atlas.encryption_roles(settings.project_id)
+    except DriftError as exc:
+        used, note = [], f"could not ask Atlas which role it uses ({exc}); found the role by its tags"
+    else:
+        note = ""
+    if len(used) > 1:
+        raise DriftError(f"Atlas lists {len(used)} roles for encryption at rest ({', '.join(used)}): pass --role-arn")
+    if used:
+        arn = used[0]
+        tags = role_tags(iam, arn)
+        findings = []
+        if tags.get(TAG_PROJECT) != settings.project_id or tags.get(TAG_STACK) != stack:
+            findings.append(Finding("atlas", "atlas", detail=(
+                f"Atlas uses the role {arn} for encryption at rest, which is not this stack's (its tags say project "
+                f"{tags.get(TAG_PROJECT)!r}, stack {tags.get(TAG_STACK)!r}): another stack or a hand-made role holds "
+                "the project's key; judged that role's policies")))
+        return arn.rsplit("/", 1)[-1], arn, findings, []
+    name, arn = find_role(roles(), settings.project_id, stack)
+    return name, arn, [], [note] if note else []
+
+
+def _created_key(kms: Any, settings: Any) -> str | None:
+    """The created key Atlas should use, by the alias the program gives it (one DescribeKey)."""
+    return key_arn_of(kms, settings.generation_alias(settings.key_generation))
+
+
+def _generations(kms: Any, settings: Any) -> list[str]:
+    """ARNs of the earlier created generations the stack retains (one DescribeKey per generation)."""
+    if not settings.creates_key:
+        return []
+    found = []
+    for generation in range(1, settings.key_generation):
+        if generation not in settings.retired_generations:
+            arn = key_arn_of(kms, settings.generation_alias(generation))
+            if arn:
+                found.append(arn)
+    return found
+
+
+def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addresses: AddressSet,
+              identity: list[Labeled], role_arn: str, stack_keys: list[str | None], clusters: list[str]) -> None:
+    """`restore` findings: retained snapshots whose key the role can no longer use for a restore."""
+    try:
+        taken = retained_snapshots([s for c in clusters for s in atlas.snapshots(settings.project_id, c)],
+                                   datetime.now(UTC))
+    except DriftError as exc:
+        report.notes.append(f"backup snapshots not checked ({exc})")
+        return
+    known: dict[str, str] = {}
+    for arn in [*stack_keys, *map(str, settings.retained_key_arns)]:
+        if arn:
+            known[key_id_of(arn)] = arn
+    access: dict[str, RestoreAccess] = {}
+    for key_id in needed_keys(taken):
+        arn = known.get(key_id_of(key_id)) or key_arn_of(kms, key_id)
+        if arn is None:
+            continue
+        policy, _ = key_policy(kms, arn)
+        access[key_id_of(key_id)] = RestoreAccess(arn, {
+            action: effective_allowed(identity, policy, role_arn=role_arn, key_arn=arn, action=action)
+            for action in RESTORE_ACTIONS})
+    for gap in restore_gaps(taken, access, addresses):
+        line = f"pulumi config set --path '{NAMESPACE}:retainedKeyArns[{len(settings.retained_key_arns)}]' {gap.arn or gap.key_id}"
+        report.findings.append(Finding("restore", "role policy", gap.cidrs[:1], gap.lacking,
+                                       detail=gap.detail(line)))
+
+
+def _origin_of(cidr: str, addresses: AddressSet, gateways: list[tuple[str, str, str]]) -> str:
+    """Where Atlas says an address is: a cluster, the control plane, a gateway, or nowhere."""
+    origins = [o.describe() for o in addresses.origins_of(cidr)]
+    inside = Ranges.of([cidr])
+    origins += [f"gateway {name} {region}" for name, region, entry in gateways if (inside - Ranges.of([entry])).is_empty()]
+    return "; ".join(sorted(set(origins))) or "not reported by Atlas"
+
+
+def _denied(trail: Any, report: Report, role_arn: str, keys: list[str], since: datetime, addresses: AddressSet,
+            gateways: list[tuple[str, str, str]]) -> None:
+    """`denied` findings: Atlas's KMS calls that AWS refused, as CloudTrail recorded them."""
+    found = denied_calls(trail, role_arn=role_arn, key_arns=keys, since=since)
+    report.notes += [f"CloudTrail: {n}" for n in found.notes]
+    for group in found.groups:
+        where = (f"{group.origin} ({_origin_of(group.origin, addresses, gateways)})" if group.origin_kind == "ip"
+                 else f"VPC endpoint {group.origin}")
+        why = ("the key's state refused them (disabled, pending deletion or gone): re-enable the key or cancel its "
+               "deletion" if group.key_state else "a policy refused them")
+        report.findings.append(Finding(
+            "denied", "role policy", (group.origin,) if group.origin_kind == "ip" else (), group.actions,
+            origins=(where,), detail=(
+                f"{group.count} call(s) of {', '.join(group.actions)} from {where} refused ({', '.join(group.error_codes)}) "
+                f"between {group.first_seen:%Y-%m-%dT%H:%M:%SZ} and {group.last_seen:%Y-%m-%dT%H:%M:%SZ}, on "
+                f"{', '.join(group.key_ids) or 'an unnamed key'}: {why}")))
+    if found.groups:
+        report.notes.append(f"CloudTrail: {found.caveat}")
+
+
 def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
                 roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
-                key_arn: str | None = None) -> Report:
+                key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
+                since: datetime | None = None) -> Report:
     """One stack's report; a failure to read what the verdict needs becomes an `error` report."""
     stack = path.name
     try:
@@ -36,16 +147,18 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         region = raw.get("aws:region") or boto3.session.Session().region_name
         gov = raw.get("mongodbatlas:isMongodbgovCloud")
         preliminary = parse_settings(raw, stack=stack, aws_region=region, atlas_gov=gov)
+        found: list[Finding] = []
+        notes: list[str] = []
         if role_arn:
             role_name = parse_role_arn(role_arn, "--role-arn").name
         else:
-            role_name, role_arn = find_role((roles or (lambda: role_index(iam)))(), preliminary.project_id, stack)
+            role_name, role_arn, found, notes = _find_role(atlas, iam, preliminary, stack,
+                                                           roles or (lambda: role_index(iam)))
         settings = parse_settings(raw, stack=stack, aws_region=region, role_account=role_arn.split(":")[4],
                                   role_partition=role_arn.split(":")[1], atlas_gov=gov)
         identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
-        addresses = build_address_set(
-            atlas.control_plane_outbound(), atlas.project_clusters(settings.project_id), settings.selection
-        )
+        clusters = atlas.project_clusters(settings.project_id)
+        addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
         kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
         # The key to judge against comes from the stack, or from the key itself: never from the
         # policies being judged.
@@ -54,23 +167,38 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         elif settings.key_arn:
             judged_key = str(settings.key_arn)
         else:
-            judged_key = find_created_key(kms, settings.project_id, stack)
+            judged_key = _created_key(kms, settings)
         policy, note = key_policy(kms, judged_key) if judged_key else (None, "")
         try:
             ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
         except DriftError as exc:
             ear, ear_note = None, str(exc)
         try:
-            gateways = atlas.gateways()
-        except DriftError:
-            gateways = []  # warnings only: a malformed gateway list never hides the verdict
+            gateways, gateway_note = atlas.gateways(), ""
+        except DriftError as exc:
+            gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
+        held = (ear or {}).get("customerMasterKeyID")
+        generations = _generations(kms, settings)
+        other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations,
+                                   *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
         evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
-                            key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways)
-        return judge(stack, addresses, evidence, enforce_ip=settings.enforce_ip,
-                     expects_encryption=settings.enables_encryption)
+                            key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
+                            other_keys=other_keys)
+        report = judge(stack, addresses, evidence, enforce_ip=settings.enforce_ip,
+                       expects_encryption=settings.enables_encryption)
+        report.findings[:0] = found
+        report.notes += notes
+        if gateway_note:
+            report.notes.append(f"gateways not checked ({gateway_note})")
+        _restores(atlas, kms, settings, report, addresses, identity, role_arn, [judged_key, *generations],
+                  [c.name for c in clusters])
+        if trail_for is not None and since is not None:
+            keys = sorted({k for k in (judged_key, *other_keys) if k})
+            _denied(trail_for(settings.key_region), report, role_arn, keys, since, addresses, gateways)
+        return report
     except SettingsError as exc:
         return Report(stack=stack, unread=["; ".join(exc.problems)])
-    except (DriftError, StackFileError, ArnError, AddressError) as exc:
+    except (DriftError, StackFileError, ArnError, AddressError, CannotEvaluate) as exc:
         return Report(stack=stack, unread=[str(exc)])
 
 
@@ -95,8 +223,20 @@ def stack_files(args: argparse.Namespace) -> list[Path]:
     return [Path(args.dir) / f"Pulumi.{args.stack}.yaml"]
 
 
+def _duration(text: str) -> timedelta:
+    """`--since`: 90m, 1h, 2d (CloudTrail keeps 90 days of event history)."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 1h or 2d")
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds > 90 * 86400:
+        raise argparse.ArgumentTypeError("CloudTrail keeps 90 days of event history: at most 90d")
+    return timedelta(seconds=seconds)
+
+
 def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
-        iam_factory: Callable[[], Any] | None = None, kms_factory: Callable[[str], Any] | None = None) -> int:
+        iam_factory: Callable[[], Any] | None = None, kms_factory: Callable[[str], Any] | None = None,
+        trail_factory: Callable[[str], Any] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drift", description=__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="stack name: reads <dir>/Pulumi.<stack>.yaml")
@@ -109,6 +249,9 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per Atlas API request (default 10)")
     parser.add_argument("--retries", type=int, default=3, help="retries on 429/5xx/timeouts (default 3)")
+    parser.add_argument("--since", type=_duration, default=timedelta(hours=1),
+                        help="how far back to look for Atlas's denied KMS calls in CloudTrail (default 1h; 30m, 2d)")
+    parser.add_argument("--no-cloudtrail", action="store_true", help="do not read CloudTrail for denied calls")
     args = parser.parse_args(argv)
 
     files = stack_files(args)
@@ -122,8 +265,14 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
     else:
         iam = (iam_factory or (lambda: boto3.client("iam")))()
         roles = _shared_index(iam)
+        # CloudTrail, in the key's region, with the credentials of the role's account (where KMS logs
+        # Atlas's denied calls, even for a key in another account); one throttle per account and region.
+        trail = None if args.no_cloudtrail else (
+            trail_factory or (lambda region: cloudtrail_client(boto3.session.Session(), region)))
+        since = datetime.now(UTC) - args.since
         with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
-            reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn, roles, kms_factory, args.key_arn), files))
+            reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn, roles, kms_factory, args.key_arn,
+                                                          trail, since), files))
     if args.json:
         body: Any = [r.to_json() for r in reports] if args.all_stacks else reports[0].to_json()
         out(json.dumps(body, indent=2))

@@ -11,7 +11,10 @@ Findings, each with its own line and JSON entry:
 - stale: allowed, but Atlas no longer uses it (over-permission);
 - excess: a statement broader than what the program writes (other actions, other keys, no IP
   condition, a wildcard), named precisely;
-- atlas: Atlas's own view of the key (not enabled, another key, `valid: false`);
+- atlas: Atlas's own view of the key (not enabled, another key, `valid: false`), or a role Atlas uses
+  that is not the stack's;
+- restore: a retained backup snapshot whose key the role can no longer use for a restore (drift.restore);
+- denied: Atlas's KMS calls that AWS refused, from CloudTrail (drift.cloudtrail);
 - warning: gateway addresses the policy does not allow (the provider cannot allow them; not drift).
 Exit 1 whenever something is certainly wrong, even if another part could not be read; exit 2 only when
 the verdict depends on what could not be read or fetched.
@@ -35,9 +38,11 @@ from drift.evaluate import (
 )
 
 Status = Literal["ok", "drift", "error"]
-Kind = Literal["missing", "stale", "excess", "atlas", "warning"]
+Kind = Literal["missing", "stale", "excess", "atlas", "restore", "denied", "warning"]
+# The --json report's version (docs/drift.md): raised whenever a kind or a field is added.
+REPORT_SCHEMA_VERSION = 2
 EXIT_CODES: dict[Status, int] = {"ok": 0, "drift": 1, "error": 2}
-CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas")
+CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas", "restore", "denied")
 
 
 class DriftError(Exception):
@@ -99,7 +104,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "stack": self.stack, "status": self.status, "exitCode": self.exit_code, "roleArn": self.role_arn,
+            "schemaVersion": REPORT_SCHEMA_VERSION, "stack": self.stack, "status": self.status, "exitCode": self.exit_code, "roleArn": self.role_arn,
             "keyArn": self.key_arn, "expectedCidrs": self.expected_cidrs,
             "findings": [f.to_json() for f in self.findings], "unread": self.unread, "notes": self.notes,
         }
@@ -152,6 +157,8 @@ class Evidence:
     atlas: dict[str, Any] | None = None  # the project's `awsKms` settings as Atlas answers them
     atlas_note: str = ""
     gateways: list[tuple[str, str, str]] = field(default_factory=list)  # (name, cloud/region, CIDR)
+    # Other keys the program grants on purpose: retained ones, and the key Atlas still holds while it moves.
+    other_keys: tuple[str, ...] = ()
 
 
 def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: bool = True,
@@ -172,10 +179,15 @@ def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: 
         everywhere = Ranges.all()
         for r in allowed.values():
             everywhere &= r
+        # One line per address, naming every gateway and region that lists it: a large answer repeats
+        # the same address across gateways and regions.
+        by_cidr: dict[str, list[str]] = {}
         for name, region, cidr in e.gateways:
+            by_cidr.setdefault(cidr, []).append(f"gateway {name} {region}")
+        for cidr, where in by_cidr.items():
             if not (Ranges.of([cidr]) - everywhere).is_empty():
                 report.findings.append(Finding(
-                    "warning", "role policy", (cidr,), origins=(f"gateway {name} {region}",),
+                    "warning", "role policy", (cidr,), origins=tuple(sorted(set(where))),
                     detail="not allowed: the provider's data source does not expose gateways, so the program cannot "
                            "allow them; add them to sourceIps.extraCidrs if Atlas calls KMS through this gateway"))
     return report
@@ -238,7 +250,7 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
         for cidr in stale.cidrs():
             layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
             report.findings.append(Finding("stale", layer, (cidr,)))
-    for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn):
+    for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, also=e.other_keys):
         if not enforce_ip and x.what.startswith("no source-IP condition"):
             continue  # sourceIps.enforce: false asks for exactly that
         layer = "role policy" if x.layer == "role" else x.layer
@@ -258,7 +270,12 @@ def _judge_atlas(report: Report, e: Evidence, expects_encryption: bool) -> None:
                                        "Atlas for this project, although the stack enables it"))
         return
     held = atlas.get("customerMasterKeyID")
-    if e.key_arn and held != e.key_arn:
+    if e.key_arn and not held:
+        report.findings.append(Finding("atlas", "atlas", detail="Atlas reports no key (encryption at rest enabled, but no "
+                                       f"customerMasterKeyID in its answer), not this stack's key {e.key_arn}"))
+    # customerMasterKeyID may be the key's ARN or its bare key id; a bare id is compared with the id part
+    # of the key's ARN (arn:...:key/<id>). https://www.mongodb.com/docs/atlas/security-aws-kms/
+    elif e.key_arn and held != (e.key_arn if str(held).startswith("arn:") else e.key_arn.rpartition("/")[2]):
         report.findings.append(Finding("atlas", "atlas", detail=f"Atlas uses the key {held!r}, not this stack's key {e.key_arn}"))
     if atlas.get("valid") is False:
         report.findings.append(Finding("atlas", "atlas", detail="Atlas reports the key configuration INVALID (valid: false): "

@@ -3,7 +3,7 @@
 Pure, typed code: no boto3, no Pulumi. Drift compares *meaning*, not text: a hand-edited policy that
 reorders actions, adds a Sid, wraps the Resource in a list or adds a Deny changes the JSON but maybe
 not the addresses Atlas may call KMS from. This module computes those addresses as a `Ranges` (IPv4
-and IPv6 integer intervals), following the IAM and KMS evaluation rules:
+and IPv6 integer intervals, core.addresses), following the IAM and KMS evaluation rules:
 
 * IAM: an explicit Deny wins, then any Allow, else implicit deny.
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
@@ -17,20 +17,22 @@ aws:SourceIp, a policy variable, an ambiguous NotPrincipal, a malformed element)
 
 Why not a library: the maintained evaluators (principalmapper's local simulation, AWS's
 SimulatePrincipalPolicy) answer one request at a time, for one source address; drift needs the whole
-allowed *set*, to name every missing and stale range exactly. So the set arithmetic is ours, and the
-tests check it against principalmapper's simulation and a brute-force evaluation on sampled addresses
-(tests/drift/test_evaluate.py).
+allowed *set*, to name every missing and stale range exactly. So the set arithmetic is ours (core.addresses,
+checked against `ipaddress` in tests/test_addresses.py), and the tests check this evaluation against
+principalmapper's simulation and a brute-force evaluation on sampled addresses (tests/drift/test_evaluate.py).
 """
 
 from __future__ import annotations
 
-import bisect
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
+
+# The address sets are core.addresses' (the same type the program collapses its CIDRs with), re-exported
+# here as drift.evaluate.Ranges for this package's callers.
+from core.addresses import AddressSyntaxError, Ranges
 
 __all__ = [
     "ATLAS_ACTIONS",
@@ -62,7 +64,7 @@ class CannotEvaluate(Exception):  # noqa: N818 - the name the drift command's ca
 
     `policy` is the policy's label, `statement` the statement's Sid (quoted) or its 1-based
     position, `detail` what could not be read. Both location parts are None when the problem is not
-    inside a policy (a malformed address given to `Ranges.of`, a malformed ARN).
+    inside a policy (a malformed ARN).
     """
 
     def __init__(self, detail: str, *, policy: str | None = None, statement: str | None = None) -> None:
@@ -75,146 +77,6 @@ class CannotEvaluate(Exception):  # noqa: N818 - the name the drift command's ca
         if statement is not None:
             where.append(f"statement {statement}")
         super().__init__(f"{' '.join(where)}: {detail}" if where else detail)
-
-
-# --------------------------------------------------------------------------------------------------
-# Address sets
-# --------------------------------------------------------------------------------------------------
-
-Span = tuple[int, int]  # first and last address, inclusive
-_LAST = {4: 2**32 - 1, 6: 2**128 - 1}
-
-
-def _merge(spans: Iterable[Span]) -> tuple[Span, ...]:
-    """Sorted, with overlapping and adjacent spans merged: one representation per set."""
-    merged: list[list[int]] = []
-    for lo, hi in sorted(spans):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return tuple((lo, hi) for lo, hi in merged)
-
-
-def _intersect(a: tuple[Span, ...], b: tuple[Span, ...]) -> tuple[Span, ...]:
-    out: list[Span] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return tuple(out)
-
-
-def _complement(spans: tuple[Span, ...], last: int) -> tuple[Span, ...]:
-    out: list[Span] = []
-    start = 0
-    for lo, hi in spans:
-        if lo > start:
-            out.append((start, lo - 1))
-        start = hi + 1
-    if start <= last:
-        out.append((start, last))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Ranges:
-    """A set of IPv4 and IPv6 addresses: sorted, merged, inclusive integer intervals per family.
-
-    Immutable and hashable; the representation is canonical, so `==` is set equality. The two
-    families are separate address spaces: an IPv4 CIDR never covers an IPv6 address nor the reverse
-    (an IPv4-mapped form such as ::ffff:192.0.2.1 is read as IPv6), and `~` complements each.
-    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IPAddress
-    """
-
-    v4: tuple[Span, ...] = ()
-    v6: tuple[Span, ...] = ()
-
-    def __post_init__(self) -> None:
-        for version, spans in ((4, self.v4), (6, self.v6)):
-            if any(not (0 <= lo <= hi <= _LAST[version]) for lo, hi in spans):
-                raise ValueError(f"IPv{version} interval out of range in {spans!r}")
-        object.__setattr__(self, "v4", _merge(self.v4))
-        object.__setattr__(self, "v6", _merge(self.v6))
-
-    @classmethod
-    def none(cls) -> Ranges:
-        return cls()
-
-    @classmethod
-    def all(cls) -> Ranges:
-        return cls(((0, _LAST[4]),), ((0, _LAST[6]),))
-
-    @classmethod
-    def of(cls, cidrs: Iterable[str]) -> Ranges:
-        """Bare addresses or CIDRs, IPv4 and IPv6. A single string is one entry, as IAM reads it.
-
-        Host bits may be set: IAM reads `10.0.0.1/24` as 10.0.0.0/24, so `strict=False` here (the
-        program itself refuses such entries in its settings, core.ips.to_network, but a live policy
-        may carry them). Raises CannotEvaluate for anything else.
-        """
-        entries: Iterable[object] = [cidrs] if isinstance(cidrs, str) else cidrs
-        spans: dict[int, list[Span]] = {4: [], 6: []}
-        for entry in entries:
-            if not isinstance(entry, str):
-                raise CannotEvaluate(f"{entry!r} is not an IP address or CIDR string")
-            # IAM takes CIDR notation (RFC 4632) only: no netmask form, no IPv6 zone, which
-            # ipaddress would otherwise accept.
-            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IPAddress
-            _, slash, prefix = entry.partition("/")
-            try:
-                if "%" in entry or (slash and not (prefix.isascii() and prefix.isdigit())):
-                    raise ValueError(entry)
-                net = ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise CannotEvaluate(f"{entry!r} is not an IP address or CIDR") from None
-            spans[net.version].append((int(net.network_address), int(net.broadcast_address)))
-        return cls(tuple(spans[4]), tuple(spans[6]))
-
-    def __or__(self, other: Ranges) -> Ranges:
-        return Ranges(self.v4 + other.v4, self.v6 + other.v6)
-
-    def __and__(self, other: Ranges) -> Ranges:
-        return Ranges(_intersect(self.v4, other.v4), _intersect(self.v6, other.v6))
-
-    def __invert__(self) -> Ranges:
-        return Ranges(_complement(self.v4, _LAST[4]), _complement(self.v6, _LAST[6]))
-
-    def __sub__(self, other: Ranges) -> Ranges:
-        return self & ~other
-
-    def __bool__(self) -> bool:
-        return not self.is_empty()
-
-    def is_empty(self) -> bool:
-        return not self.v4 and not self.v6
-
-    def contains(self, ip: str) -> bool:
-        """Whether one address (IPv4 or IPv6) is in the set; raises ValueError if `ip` is not one."""
-        addr = ipaddress.ip_address(ip)
-        spans = self.v4 if addr.version == 4 else self.v6
-        value = int(addr)
-        i = bisect.bisect_right(spans, (value, _LAST[6] + 1)) - 1
-        return i >= 0 and spans[i][0] <= value <= spans[i][1]
-
-    def cidrs(self) -> list[str]:
-        """The fewest CIDRs that cover exactly this set: IPv4 first, then IPv6, ascending.
-
-        The same normal form as core.ips.collapse, so the two can be compared as lists.
-        """
-        out: list[str] = []
-        for spans, make in ((self.v4, ipaddress.IPv4Address), (self.v6, ipaddress.IPv6Address)):
-            for lo, hi in spans:
-                out += [str(net) for net in ipaddress.summarize_address_range(make(lo), make(hi))]
-        return out
-
-    def __repr__(self) -> str:
-        return f"Ranges.of({self.cidrs()!r})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -335,16 +197,37 @@ def _resource_applies(site: _Site, resource: str) -> bool:
 
 _OPERATORS = ("IpAddress", "NotIpAddress")
 _SOURCE_IP = "aws:sourceip"
+# The private path: a request through a VPC endpoint carries aws:SourceVpce and no aws:SourceIp; one from
+# the internet the opposite. A condition on a key the request lacks is false, except for the negated
+# operators (NotIpAddress, StringNot*), which are true, and Null, which tests exactly that.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+# https://docs.aws.amazon.com/kms/latest/developerguide/vpce-policy-condition.html
+_SOURCE_VPCE = "aws:sourcevpce"
+_VPCE_OPERATORS = ("Null", "StringEquals", "StringNotEquals", "StringLike", "StringNotLike")
 
 
-def _condition_ranges(site: _Site) -> Ranges:
-    """The addresses from which the statement's Condition holds.
+def _vpce_holds(site: _Site, operator: str, values: list[str], vpce: str | None) -> bool:
+    """Whether a condition on aws:SourceVpce holds for a request through `vpce` (None: from the internet)."""
+    if operator == "Null":
+        if values not in (["true"], ["false"]):
+            raise site.error(f"condition Null aws:SourceVpce must be \"true\" or \"false\", got {values!r}")
+        return (vpce is None) == (values == ["true"])
+    if vpce is None:
+        return operator.startswith("StringNot")  # the key is absent: only the negated operators hold
+    matched = any(_matches(v, vpce, ignore_case=False) if "Like" in operator else v == vpce for v in values)
+    return matched != operator.startswith("StringNot")
+
+
+def _condition_ranges(site: _Site, vpce: str | None = None) -> Ranges:
+    """The addresses from which the statement's Condition holds, for a request from the internet
+    (`vpce` None: it has aws:SourceIp) or through the VPC endpoint `vpce` (then no address: the answer
+    is every address or none, whether the condition holds).
 
     All operators, and all keys within one operator, must hold (AND); the values of one key are
     alternatives (OR): IpAddress holds inside any listed CIDR, NotIpAddress outside all of them.
-    Condition keys are case-insensitive, operators are not. Only aws:SourceIp is a function of the
-    address alone; anything else (StringEquals, Bool, IfExists, ForAnyValue:, aws:SourceVpce...)
-    depends on more of the request, so it is refused rather than guessed.
+    Condition keys are case-insensitive, operators are not. Only aws:SourceIp and aws:SourceVpce
+    (Null and the String operators) are evaluated; anything else (Bool, IfExists, ForAnyValue:,
+    aws:SourceVpc...) depends on more of the request, so it is refused rather than guessed.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceip
     """
@@ -357,17 +240,29 @@ def _condition_ranges(site: _Site) -> Ranges:
     for operator, block in condition.items():
         if not isinstance(block, dict):
             raise site.error(f"condition {operator} must map keys to values, got {block!r}")
-        if operator not in _OPERATORS:
+        if (operator not in _OPERATORS and operator not in _VPCE_OPERATORS) or not block:
             raise site.error(f"condition {' '.join([operator, *map(str, block)])} cannot be evaluated")
         for key, values in block.items():
-            if not isinstance(key, str) or key.lower() != _SOURCE_IP:
-                raise site.error(f"condition {operator} {key} cannot be evaluated")
             if not isinstance(values, str | list):
                 raise site.error(f"condition {operator} {key} must be a string or a list, got {values!r}")
+            listing = [values] if isinstance(values, str) else values
+            if isinstance(key, str) and key.lower() == _SOURCE_VPCE and operator in _VPCE_OPERATORS:
+                if not all(isinstance(v, str) for v in listing):
+                    raise site.error(f"condition {operator} {key} must list strings, got {values!r}")
+                if not _vpce_holds(site, operator, listing, vpce):
+                    return Ranges.none()
+                continue
+            if not isinstance(key, str) or key.lower() != _SOURCE_IP or operator not in _OPERATORS:
+                raise site.error(f"condition {operator} {key} cannot be evaluated")
             try:
                 listed = Ranges.of(values)
-            except CannotEvaluate as exc:
+            except AddressSyntaxError as exc:
                 raise site.error(f"condition {operator} {key}: {exc}") from None
+            if vpce is not None:
+                # No aws:SourceIp on a VPC-endpoint request: IpAddress is false, NotIpAddress true.
+                if operator == "IpAddress":
+                    return Ranges.none()
+                continue
             result &= listed if operator == "IpAddress" else ~listed
     return result
 
@@ -377,7 +272,8 @@ def _condition_ranges(site: _Site) -> Ranges:
 # --------------------------------------------------------------------------------------------------
 
 
-def identity_sets(policies: Iterable[Labeled], *, action: str, resource: str) -> tuple[Ranges, Ranges]:
+def identity_sets(policies: Iterable[Labeled], *, action: str, resource: str,
+                  vpce: str | None = None) -> tuple[Ranges, Ranges]:
     """(addresses some Allow applies from, addresses some Deny applies from), in the role's own policies.
 
     The Denies matter on their own: an explicit Deny in the role's policies wins even where the key
@@ -388,7 +284,7 @@ def identity_sets(policies: Iterable[Labeled], *, action: str, resource: str) ->
         effect = _effect(site)
         if not (_action_applies(site, action) and _resource_applies(site, resource)):
             continue
-        where = _condition_ranges(site)
+        where = _condition_ranges(site, vpce)
         if effect == "Allow":
             allowed |= where
         else:
@@ -512,7 +408,8 @@ class KeyPolicyView:
 
 
 def key_policy_view(
-    key_policy: dict[str, Any], *, role_arn: str, key_arn: str, action: str, label: str = KEY_POLICY_LABEL
+    key_policy: dict[str, Any], *, role_arn: str, key_arn: str, action: str, label: str = KEY_POLICY_LABEL,
+    vpce: str | None = None,
 ) -> KeyPolicyView:
     """Read the key policy for `role_arn` calling `action` on the key `key_arn`.
 
@@ -531,7 +428,7 @@ def key_policy_view(
             continue
         if reach == "unclear":
             raise site.error(f"{why}; cannot be evaluated")
-        where = _condition_ranges(site)
+        where = _condition_ranges(site, vpce)
         if effect == "Deny":
             # A Deny naming the role's account applies to every principal of it, the role included.
             denied |= where
@@ -549,6 +446,7 @@ def effective_allowed(
     role_arn: str,
     key_arn: str,
     action: str,
+    vpce: str | None = None,
 ) -> Ranges:
     """The addresses from which the role may call `action` on the key, all policies considered.
 
@@ -558,16 +456,18 @@ def effective_allowed(
     account AND the role's policies must allow: cross-account access always needs both sides.
     https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+    `vpce`: the request comes through that VPC endpoint (AWS PrivateLink) instead of the internet; the
+    answer is then every address (allowed) or none.
     `key_policy=None` means the key policy could not be read: only the role's side is returned, and
     the caller must say that the key owner's side was not checked.
     """
     identity = list(identity)
-    allowed, denied = identity_sets(identity, action=action, resource=key_arn)
+    allowed, denied = identity_sets(identity, action=action, resource=key_arn, vpce=vpce)
     if key_policy is None:
         return allowed - denied
     role = _Role.parse(role_arn)
     key = _parse_arn(key_arn, "kms", "a KMS key ARN")
-    view = key_policy_view(key_policy, role_arn=role_arn, key_arn=key_arn, action=action)
+    view = key_policy_view(key_policy, role_arn=role_arn, key_arn=key_arn, action=action, vpce=vpce)
     if key.account == role.account:
         granted = view.direct | (view.delegated & allowed)
     else:
@@ -600,19 +500,31 @@ def _is_atlas_action(pattern: str) -> bool:
 
 
 def _has_source_ip_condition(stmt: dict[str, Any]) -> bool:
+    """A network condition: IpAddress on aws:SourceIp, or the private path (aws:SourceVpce present or
+    pinned), which admits no request from the internet."""
     condition = stmt.get("Condition")
-    block = condition.get("IpAddress") if isinstance(condition, dict) else None
-    return isinstance(block, dict) and any(isinstance(k, str) and k.lower() == _SOURCE_IP for k in block)
+    if not isinstance(condition, dict):
+        return False
+    block = condition.get("IpAddress")
+    if isinstance(block, dict) and any(isinstance(k, str) and k.lower() == _SOURCE_IP for k in block):
+        return True
+
+    def on_vpce(operator: str, required: Any = None) -> bool:
+        found = condition.get(operator)
+        return isinstance(found, dict) and any(
+            isinstance(k, str) and k.lower() == _SOURCE_VPCE and (required is None or v in required) for k, v in found.items())
+
+    return on_vpce("Null", ("false", ["false"])) or on_vpce("StringEquals")
 
 
-def _statement_excess(site: _Site, layer: Layer, key_arn: str) -> list[Excess]:
+def _statement_excess(site: _Site, layer: Layer, key_arn: str, also: frozenset[str] = frozenset()) -> list[Excess]:
     def found(what: str) -> Excess:
         return Excess(layer, site.policy, site.sid, what)
 
     out: list[Excess] = []
     resource_element = _pair(site, "Resource")
     resources = _strings(site, resource_element)
-    if layer == "key policy" or (resource_element == "Resource" and set(resources) == {key_arn}):
+    if layer == "key policy" or (resource_element == "Resource" and set(resources) <= {key_arn} | also):
         scope = "on the key"  # in a key policy every statement is about this key only
     elif resource_element == "NotResource":
         scope = f"on everything but {', '.join(resources)}"
@@ -632,7 +544,7 @@ def _statement_excess(site: _Site, layer: Layer, key_arn: str) -> list[Excess]:
         if resource_element == "NotResource":
             out.append(found(f"NotResource allows everything else ({', '.join(resources)} excepted)"))
         for r in resources if resource_element == "Resource" else []:
-            if r != key_arn:
+            if r != key_arn and r not in also:
                 how = "more than the key" if _matches(r, key_arn, ignore_case=False) else "not the key"
                 out.append(found(f"applies to {r} ({how} {key_arn})"))
 
@@ -642,19 +554,21 @@ def _statement_excess(site: _Site, layer: Layer, key_arn: str) -> list[Excess]:
 
 
 def excess(
-    identity: Iterable[Labeled], key_policy: dict[str, Any] | None, *, role_arn: str, key_arn: str
+    identity: Iterable[Labeled], key_policy: dict[str, Any] | None, *, role_arn: str, key_arn: str,
+    also: Iterable[str] = (),
 ) -> list[Excess]:
     """Every Allow that grants more than the program writes, role policies first, in document order.
 
     The program grants exactly kms:Decrypt, kms:DescribeKey and kms:Encrypt on the key, from listed
-    source addresses (core.policies). Deny statements only take away and are never excess. In the
+    source addresses (core.policies); `also` are the other keys it grants on purpose (keys retained for
+    restores, and the key Atlas still holds while it moves to a new one). Deny statements only take away and are never excess. In the
     key policy only statements for the role itself (its ARN, or every principal) are checked: the
     statement for the key's account is its administration (and delegation), not Atlas's access.
     """
     out: list[Excess] = []
     for site in _sites(identity):
         if _effect(site) == "Allow":
-            out += _statement_excess(site, "role", key_arn)
+            out += _statement_excess(site, "role", key_arn, frozenset(also))
     if key_policy is None:
         return out
     role = _Role.parse(role_arn)

@@ -122,7 +122,8 @@ def test_a_replacement_gets_new_physical_ids() -> None:
 
 
 def test_the_preview_diff_shows_changes_and_deletions_inside_object_inputs() -> None:
-    stored = {(ROLE, "r"): ("r", {"tags": {"a": "1", "b": "2"}}),
+    stored: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+        (ROLE, "r"): ("r", {"tags": {"a": "1", "b": "2"}}),
               (EAR, "e"): ("e", {"awsKmsConfig": {"enabled": True, "region": "EU_WEST_2", "valid": True}})}
     assert changes(stored, [(ROLE, "r", {"tags": {"a": "1"}})]) [0].startswith("~ aws:iam/role:Role r: tags")
     assert changes(stored, [(ROLE, "r", {"tags": {"a": "1", "b": "3"}})])[0].startswith("~ aws:iam/role:Role r: tags")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import jsonschema
@@ -35,9 +37,49 @@ SCHEMAS = {
     "project": json.loads((DATA / "group-ip-addresses.schema.json").read_text()),
     "error": json.loads((DATA / "api-error.schema.json").read_text()),
     "encryption": json.loads((DATA / "encryption-at-rest.schema.json").read_text()),
+    "access": json.loads((DATA / "cloud-provider-access.schema.json").read_text()),
+    "snapshots": json.loads((DATA / "backup-snapshots.schema.json").read_text()),
 }
 MEDIA = {"control-plane": "application/vnd.atlas.2023-11-15+json", "project": "application/vnd.atlas.2023-01-01+json",
-         "encryption": "application/vnd.atlas.2023-01-01+json"}
+         "encryption": "application/vnd.atlas.2023-01-01+json", "access": "application/vnd.atlas.2023-01-01+json",
+         "snapshots": "application/vnd.atlas.2023-01-01+json"}
+
+
+SNAPSHOTS = re.compile(r"/api/atlas/v2/groups/(?P<group>[a-f0-9]{24})/clusters/(?P<cluster>[^/?]+)/backup/snapshots"
+                       r"\?pageNum=(?P<page>\d+)&itemsPerPage=(?P<size>\d+)")
+
+
+def access_answer(role_arn: str | None) -> dict[str, Any]:
+    """listGroupCloudProviderAccess as Atlas answers it once the role is authorized and used for encryption."""
+    roles = [] if role_arn is None else [{
+        "providerName": "AWS", "roleId": "5e6521b270a1f0bb855c9afe", "iamAssumedRoleArn": role_arn,
+        "atlasAWSAccountArn": "arn:aws:iam::536727724300:root",
+        "atlasAssumedRoleExternalId": "0f2ffb76-da2d-146a-d947-97789eb7acfc",
+        "authorizedDate": "2026-11-28T00:00:00Z", "createdDate": "2026-11-28T00:00:00Z",
+        # The spec: featureId "always returns a null value" for this feature.
+        "featureUsages": [{"featureType": "ENCRYPTION_AT_REST", "featureId": None}]}]
+    return {"awsIamRoles": roles, "azureServicePrincipals": [], "gcpServiceAccounts": []}
+
+
+def snapshot_page(items: list[dict[str, Any]], page: int, size: int) -> dict[str, Any]:
+    if not 1 <= size <= 500:
+        raise ValueError("itemsPerPage must be 1 to 500")
+    return {"results": items[(page - 1) * size: page * size], "totalCount": len(items), "links": []}
+
+
+def snapshot(key_id: str | None, *, days_old: int = 1, keep_days: int = 30, id_: str = "") -> dict[str, Any]:
+    """A completed snapshot as Atlas lists it, encrypted with the key `key_id` (masterKeyUUID)."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    body: dict[str, Any] = {
+        "id": id_ or secrets.token_hex(12), "cloudProvider": "AWS", "createdAt": (now - timedelta(days=days_old)).isoformat().replace("+00:00", "Z"),
+        "expiresAt": (now + timedelta(days=keep_days)).isoformat().replace("+00:00", "Z"), "frequencyType": "daily",
+        "snapshotType": "scheduled", "status": "completed", "type": "replicaSet", "replicaSetName": "orders",
+        "storageSizeBytes": 1024, "mongodVersion": "8.0.4"}
+    if key_id is not None:
+        body["masterKeyUUID"] = key_id
+    return body
 
 
 def sample_control_plane() -> dict[str, Any]:
@@ -56,7 +98,13 @@ class AtlasState:
     project: dict[str, Any] = field(default_factory=sample_project)
     # GET .../encryptionAtRest: what Atlas holds for the project (set by the tests to the deployed key).
     encryption: dict[str, Any] = field(default_factory=lambda: {"awsKms": {"enabled": False}})
-    faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "slow", "malformed"
+    faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "429:<Retry-After>", "slow", "malformed"
+    # Kinds served WITHOUT the schema check: only for tests of answers the spec does not allow.
+    off_spec: set[str] = field(default_factory=set)
+    # GET .../cloudProviderAccess: the roles Atlas has, and which one it uses for encryption at rest.
+    encryption_role: str | None = None
+    # GET .../clusters/{name}/backup/snapshots: DiskBackupReplicaSet objects per cluster.
+    snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
 
@@ -121,6 +169,11 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             kind, payload = "project", st.project
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/encryptionAtRest":
             kind, payload = "encryption", st.encryption
+        elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/cloudProviderAccess":
+            kind, payload = "access", access_answer(st.encryption_role)
+        elif (m := SNAPSHOTS.fullmatch(self.path)) and m["group"] == st.project.get("groupId"):
+            kind, payload = "snapshots", snapshot_page(st.snapshots.get(unquote(m["cluster"]), []), int(m["page"]),
+                                                       int(m["size"]))
         else:
             self._error(404, "RESOURCE_NOT_FOUND")
             return
@@ -131,12 +184,16 @@ class AtlasStandIn(BaseHTTPRequestHandler):
         if fault in ("500", "429"):
             self._error(int(fault), "UNEXPECTED_ERROR" if fault == "500" else "RATE_LIMITED")
             return
+        if fault.startswith("429:"):
+            self._error(429, "RATE_LIMITED", {"Retry-After": fault[len("429:"):]})
+            return
         if fault == "slow":
             time.sleep(1.5)
         if fault == "malformed":
             self._send(200, b'{"outbound": {"aws": ', MEDIA[kind])
             return
-        jsonschema.validate(payload, SCHEMAS[kind])  # the stand-in never serves what Atlas could not
+        if kind not in st.off_spec:
+            jsonschema.validate(payload, SCHEMAS[kind])  # the stand-in never serves what Atlas could not
         self._send(200, payload, MEDIA[kind])
 
 
@@ -192,12 +249,17 @@ def expected_documents(kind: str = "managed", project: dict[str, Any] | None = N
     return plan_policies(addresses.cidrs, kind=kind, enforce_ip=True, manage_key_policy=False).role_documents(key_arn)  # type: ignore[arg-type]
 
 
-def create_key(kms: Any, stack: str | None = None, policy: dict[str, Any] | None = None) -> str:
+def create_key(kms: Any, stack: str | None = None, policy: dict[str, Any] | None = None, generation: int = 1) -> str:
     """A real key in moto's KMS; tagged like the program's when `stack` is given (a key it created)."""
     tags = [] if stack is None else [{"TagKey": TAG_PROJECT, "TagValue": PROJECT}, {"TagKey": TAG_STACK, "TagValue": stack},
                                      {"TagKey": TAG_PROGRAM, "TagValue": PROGRAM}]
     extra = {"Policy": json.dumps(policy)} if policy is not None else {}
-    return str(kms.create_key(Description="atlas-kms test key", Tags=tags, **extra)["KeyMetadata"]["Arn"])
+    meta = kms.create_key(Description="atlas-kms test key", Tags=tags, **extra)["KeyMetadata"]
+    if stack is not None:
+        # The program names each created key by its alias; the drift command finds it by that name.
+        suffix = "" if generation == 1 else f"/gen-{generation}"
+        kms.create_alias(AliasName=f"alias/atlas-kms/{PROJECT}/{stack}{suffix}", TargetKeyId=meta["KeyId"])
+    return str(meta["Arn"])
 
 
 def atlas_uses(state: AtlasState, key_arn: str, *, valid: bool = True, enabled: bool = True) -> None:

@@ -122,7 +122,7 @@ def test_exit_1_when_certainly_wrong_exit_2_only_when_the_verdict_depends_on_wha
     identity = role_docs(SAME_KEY)
     if unread:
         identity = [("p", {"Statement": [{"Effect": "Allow", "Action": ACTIONS, "Resource": SAME_KEY,
-                                          "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}]})]
+                                          "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}}}]})]
     r = judge("prod", ADDRESSES, evidence(identity=identity, atlas=atlas, atlas_note="timed out"))
     assert r.exit_code == code
 

@@ -24,9 +24,9 @@ ROOT_ARN = "arn:aws:iam::123456789012:root"
 
 def report(*args: str) -> tuple[int, dict[str, Any], list[str]]:
     lines: list[str] = []
-    code = run(["--retries", "1", "--timeout", "2", "--json", *args], out=lines.append)
+    code = run(["--retries", "1", "--timeout", "2", "--no-cloudtrail", "--json", *args], out=lines.append)
     text: list[str] = []
-    run(["--retries", "1", "--timeout", "2", *args], out=text.append)
+    run(["--retries", "1", "--timeout", "2", "--no-cloudtrail", *args], out=text.append)
     return code, json.loads("\n".join(lines)), text
 
 
@@ -156,8 +156,9 @@ def test_a_role_with_no_policy_at_all_misses_every_address(world: dict[str, Any]
 
 
 @pytest.mark.parametrize("condition", [
-    {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+    {"StringEquals": {"aws:SourceVpc": "vpc-1a2b3c4d"}},
     {"IpAddress": {"aws:SourceIp": ["192.0.2.0/24"]}, "StringEquals": {"aws:SourceVpc": "vpc-111"}},
+    {"Bool": {"aws:SecureTransport": "true"}},
     {"IpAddressIfExists": {"aws:SourceIp": "192.0.2.0/24"}},
 ])
 def test_a_condition_it_cannot_evaluate_is_exit_2_naming_what(world: dict[str, Any], condition: dict[str, Any]) -> None:
@@ -169,7 +170,7 @@ def test_a_condition_it_cannot_evaluate_is_exit_2_naming_what(world: dict[str, A
 
 def test_something_certainly_wrong_is_exit_1_even_when_another_part_cannot_be_read(world: dict[str, Any], atlas: AtlasState) -> None:
     atlas_uses(atlas, world["key"], valid=False)
-    code, body, text = check(world, rewrite(world["key"], lambda s: [{**s, "Condition": {"StringEquals": {"aws:SourceVpce": "v"}}}]))
+    code, body, text = check(world, rewrite(world["key"], lambda s: [{**s, "Condition": {"StringEquals": {"aws:SourceVpc": "v"}}}]))
     assert code == 1 and kinds(body) == ["atlas"] and body["unread"]
     assert any(line.startswith("  unread   ") for line in text)
 
@@ -177,7 +178,7 @@ def test_something_certainly_wrong_is_exit_1_even_when_another_part_cannot_be_re
 # The key to judge against never comes from the policy being judged ----------------------------
 
 
-def test_a_created_key_is_found_by_its_tags_so_a_resource_star_cannot_pass(tmp_path: Path, atlas: AtlasState, iam: Any, kms: Any) -> None:
+def test_a_created_key_is_found_by_its_alias_so_a_resource_star_cannot_pass(tmp_path: Path, atlas: AtlasState, iam: Any, kms: Any) -> None:
     key = create_key(kms, stack="prod")
     create_key(kms, stack="other")  # another stack's key is never taken
     atlas_uses(atlas, key)
