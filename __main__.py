@@ -63,5 +63,7 @@ pulumi.export("atlasRoleId", encryption.atlas_role_id)
 pulumi.export("allowedCidrs", encryption.allowed_cidrs)
 pulumi.export("encryptionValid", encryption.encryption_valid)
 pulumi.export("retainedKeyArns", encryption.retained_key_arns)
+pulumi.export("privateEndpoints", encryption.private_endpoints)
 if encryption.key_policy_statement_for_owner is not None:
     pulumi.export("keyPolicyStatementForOwner", encryption.key_policy_statement_for_owner)
+    pulumi.export("keyPolicyStatementsForOwner", encryption.key_policy_statements_for_owner)

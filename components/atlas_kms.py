@@ -144,6 +144,12 @@ class AtlasKmsEncryptionArgs(TypedDict):
     """Earlier created generations that no snapshot needs any more: Atlas's role loses access to them. The keys themselves are never deleted."""
     rotation_period_in_days: NotRequired[int]
     """KMS automatic rotation period of created keys, 90 to 2560 days (default 365). Atlas's rotation reminder follows it."""
+    network: NotRequired[str]
+    """How Atlas reaches KMS: public (default; from Atlas's addresses), private (AWS PrivateLink only) or both (while moving)."""
+    private_endpoint_regions: NotRequired[list[str]]
+    """Atlas regions for the KMS private endpoints (eu-west-2 or EU_WEST_2); default the key's region. Another region needs a multi-region key replicated there."""
+    private_endpoint_ids: NotRequired[list[str]]
+    """vpce- ids of Atlas's endpoints, to pin aws:SourceVpce to them; without them any VPC endpoint request of the role is allowed, and none from the internet."""
 
 
 def control_plane_outbound(result: Any) -> dict[str, dict[str, list[str]]]:
@@ -230,6 +236,14 @@ def _settings_or_raise(config: Mapping[str, Any], *, stack: str, aws_region: str
         raise pulumi.RunError(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class PrivatePath:
+    """This run's private path: whether Atlas must use PrivateLink, and whether the role may use it."""
+
+    require: bool
+    grant: bool
+
+
 @dataclass
 class _Keys:
     """The keys of one run, as wired: what Atlas is pointed at and what must exist before it is."""
@@ -258,9 +272,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
     mode: pulumi.Output[str]
     """The key mode the settings selected: same-account-created, same-account-existing, cross-account-created or cross-account-existing."""
     key_policy_statement_for_owner: pulumi.Output[dict[str, Any] | None]
-    """Key mode 4 only: the statement the key's owner must add to the key policy."""
+    """Key mode 4 only: the statement the key's owner must add to the key policy (the first of keyPolicyStatementsForOwner)."""
+    key_policy_statements_for_owner: pulumi.Output[list[dict[str, Any]] | None]
+    """Key mode 4 only: every statement the key's owner must add: the public path's and, with network private or both, the private path's."""
     retained_key_arns: pulumi.Output[list[str]]
     """Keys Atlas no longer uses that the role keeps for restores (kms:Decrypt, kms:DescribeKey): retainedKeyArns and earlier created generations not retired."""
+    private_endpoints: pulumi.Output[list[dict[str, str]]]
+    """network private or both: each KMS private endpoint Atlas created (regionName, status, errorMessage, privateEndpointConnectionName)."""
 
     def __init__(self, name: str, args: AtlasKmsEncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         project_input: pulumi.Input[str] = args.get("project_id")  # type: ignore[assignment]
@@ -283,15 +301,18 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         atlas = self._atlas_encryption(s, known)
         key_provider = self._key_provider(s, args.get("default_tags") or {})
         keys = self._key_plan(s, atlas, self._created_generations(s, known, key_provider))
-        plan = self._policy_plan(s, addresses, keys)
+        private = self._private_path(s, atlas, self._atlas_endpoints(s, known))
+        plan = self._policy_plan(s, addresses, keys, private)
         self._warn(s, known, addresses, atlas, keys)
 
         setup, role = self._atlas_role(s, project, tags)
-        wired = self._keys(s, keys, role, self._stack_roles(s, known), addresses, key_provider, project, tags)
+        wired = self._keys(s, keys, plan, role, self._stack_roles(s, known), addresses, key_provider, project, tags)
         role_policies = self._role_policies(s, plan, role, wired.access, tags)
         grants = [*role_policies, *wired.guards]
         authorization = self._authorization(project, setup, role, grants)
-        self.encryption_valid = self._encryption(s, project, wired.target_arn, authorization, grants)
+        encryption, self.encryption_valid = self._encryption(s, project, wired.target_arn, authorization, grants,
+                                                             private.require)
+        self.private_endpoints = self._private_endpoints(s, project, encryption)
         if s.alerts.enabled:
             self._alerts(s, project, (args.get("alerts") or {}).get("webhook_url"))
 
@@ -300,16 +321,27 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         self.atlas_role_id = setup.role_id
         # Output.from_input(list) makes one Output per element (thousands here); a value
         # produced by an apply stays one Output (see BENCHMARKS.md).
-        cidrs = list(addresses.cidrs)
+        # No public path with network private: no address is allowed.
+        cidrs = list(addresses.cidrs) if s.uses_public else []
         self.allowed_cidrs = pulumi.Output.from_input(s.stack).apply(lambda _: list(cidrs))
         self.key_region = pulumi.Output.from_input(s.key_region)
         self.mode = pulumi.Output.from_input(s.mode.name.lower().replace("_", "-"))
         self.retained_key_arns = wired.access.apply(lambda a: list(a.restore))
         statement: pulumi.Output[dict[str, Any]] | None = None
+        statements: pulumi.Output[list[dict[str, Any]]] | None = None
         if s.mode is Mode.CROSS_ACCOUNT_EXISTING and not s.manages_key_policy:
             policy_cidrs = cidrs if s.enforce_ip else None
-            statement = role.arn.apply(lambda arn: key_user_statement(arn, policy_cidrs))
+            endpoints = plan.private
+
+            def for_owner(arn: str) -> list[dict[str, Any]]:
+                # The public path's statement and, with network private or both, the private path's.
+                out = [key_user_statement(arn, policy_cidrs)] if plan.public else []
+                return out + ([key_user_statement(arn, None, private=endpoints)] if endpoints is not None else [])
+
+            statements = role.arn.apply(for_owner)
+            statement = statements.apply(lambda found: found[0])
         self.key_policy_statement_for_owner = statement  # type: ignore[assignment]
+        self.key_policy_statements_for_owner = statements  # type: ignore[assignment]
 
         outputs: dict[str, Any] = {
             "keyArn": self.key_arn,
@@ -320,9 +352,11 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             "allowedCidrs": self.allowed_cidrs,
             "encryptionValid": self.encryption_valid,
             "retainedKeyArns": self.retained_key_arns,
+            "privateEndpoints": self.private_endpoints,
         }
         if statement is not None:
             outputs["keyPolicyStatementForOwner"] = statement
+            outputs["keyPolicyStatementsForOwner"] = statements
         self.register_outputs(outputs)
 
     # -- what is read before anything is planned ---------------------------------------------------
@@ -410,11 +444,44 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         except LifecycleError as exc:
             raise pulumi.RunError(f"atlas-kms: {exc}") from exc
 
-    def _policy_plan(self, s: Settings, addresses: AddressSet, keys: KeyPlan) -> PolicyPlan:
+    def _atlas_endpoints(self, s: Settings, project_known: bool) -> list[Any]:
+        """The KMS private endpoints Atlas has for the project now (a new project has none)."""
+        if not project_known:
+            return []
+        answer = mongodbatlas.get_encryption_at_rest_private_endpoints(
+            cloud_provider="AWS", project_id=s.project_id, opts=pulumi.InvokeOptions(parent=self))
+        return list(answer.results or [])
+
+    def _private_path(self, s: Settings, atlas: AtlasEncryption, endpoints: Sequence[Any]) -> PrivatePath:
+        """Whether Atlas must use AWS PrivateLink this run, and whether its private path is granted.
+
+        MongoDB's order: requirePrivateNetworking on in place, then the endpoints; off again only once
+        the endpoints are gone (Atlas refuses CANNOT_DISABLE_ENCRYPTION_AT_REST_REQUIRE_PRIVATE_NETWORKING_
+        WHILE_PRIVATE_ENDPOINTS_EXIST). So leaving the private path takes two runs, and the first keeps
+        the private grant while Atlas may still use it.
+        https://www.mongodb.com/docs/atlas/security/aws-kms-over-private-endpoint/
+        """
+        if s.network == "private" and atlas.holds_key and not atlas.require_private_networking:
+            raise pulumi.RunError(
+                f"atlas-kms:network: Atlas uses the key {atlas.key_id} over the public path today, and private would "
+                "drop that path before Atlas's private endpoints exist. Move in two steps: set atlas-kms:network "
+                "both and run `pulumi up` (Atlas creates the endpoints; wait until the stack output privateEndpoints "
+                "shows every one ACTIVE), then set atlas-kms:network private and run `pulumi up` again.")
+        if s.uses_private:
+            return PrivatePath(require=True, grant=True)
+        leaving = atlas.require_private_networking and bool(endpoints)
+        if leaving:
+            pulumi.log.info("atlas-kms: leaving AWS PrivateLink: this update deletes Atlas's KMS private endpoints and "
+                            "keeps requirePrivateNetworking (Atlas refuses to turn it off while endpoints exist); run "
+                            "`pulumi up` again to turn it off.", resource=self)
+        return PrivatePath(require=leaving, grant=leaving or atlas.require_private_networking)
+
+    def _policy_plan(self, s: Settings, addresses: AddressSet, keys: KeyPlan, private: PrivatePath) -> PolicyPlan:
         try:
             return plan_policies(addresses.cidrs, kind=s.policy_kind, enforce_ip=s.enforce_ip,
-                                 manage_key_policy=s.manages_key_policy, use_keys=len(keys.use),
-                                 restore_keys=len(keys.retained))
+                                 manage_key_policy=s.manages_key_policy, use_keys=len(keys.use) + len(s.replica_key_arns),
+                                 restore_keys=len(keys.retained), public=s.uses_public,
+                                 private=s.private_endpoint_ids if private.grant else None)
         except PolicySizeError as exc:
             raise pulumi.RunError(f"atlas-kms: {exc}") from exc
 
@@ -478,7 +545,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         )
         return setup, role
 
-    def _keys(self, s: Settings, keys: KeyPlan, role: aws.iam.Role, stack_roles: Sequence[str], addresses: AddressSet,
+    def _keys(self, s: Settings, keys: KeyPlan, plan: PolicyPlan, role: aws.iam.Role, stack_roles: Sequence[str],
+              addresses: AddressSet,
               key_provider: aws.Provider | None, project: pulumi.Input[str],
               tags: Mapping[str, pulumi.Input[str]]) -> _Keys:
         """Every created generation (never dropped, never deleted), the key policy the program writes,
@@ -491,7 +559,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         for generation in keys.generations:
             actions = keys.access_of(generation)
             policy = role.arn.apply(lambda arn, a=actions: canonical_json(  # type: ignore[misc]
-                key_policy(root, [arn, *stack_roles], policy_cidrs, a)))
+                key_policy(root, [arn, *stack_roles], policy_cidrs, a, public=plan.public, private=plan.private)))
             suffix = "" if generation == 1 else f"-gen-{generation}"
             key = aws.kms.Key(
                 f"{self._name}-key{suffix}",
@@ -533,7 +601,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 # The provider stores the bare key id and would show the ARN as a change on
                 # every preview (terraform-provider-aws issues #31297, #46432).
                 key_id=s.key_arn.key_id,
-                policy=role.arn.apply(lambda arn: canonical_json(key_policy(root, [arn, *stack_roles], policy_cidrs))),
+                policy=role.arn.apply(lambda arn: canonical_json(key_policy(
+                    root, [arn, *stack_roles], policy_cidrs, public=plan.public, private=plan.private))),
                 region=s.key_region,
                 # The key is not ours: on destroy, leave its policy in place rather
                 # than reset it under a running Atlas project.
@@ -544,7 +613,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(
                     retain_on_delete=True, replace_on_changes=["keyId"])),
             ))
-        use = pulumi.Output.all(*[arn_of(k) for k in keys.use])
+        # A private endpoint in another region reaches the multi-region key's replica there.
+        use = pulumi.Output.all(*[arn_of(k) for k in keys.use], *s.replica_key_arns)
         restore = pulumi.Output.all(*[arn_of(k) for k in keys.retained])
         access = pulumi.Output.all(use, restore).apply(lambda ur: KeyAccess.of(ur[0], ur[1]))
         return _Keys(target_arn=target_arn, access=access, guards=guards)
@@ -583,7 +653,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                        tags: Mapping[str, pulumi.Input[str]]) -> list[pulumi.Resource]:
         documents = access.apply(plan.role_documents)
         created: list[pulumi.Resource] = []
-        count = max(1, len(plan.chunks))
+        count = max(1, len(plan.chunks)) if plan.public or plan.kind == "inline" else 0
         # Parts are written from the highest index down: part i waits for part i+1's attachment. With
         # the stable split (core/split.py) addresses only move into a new, higher part or out of a
         # removed one (which Pulumi deletes last), so no address that stays is ever allowed by no part
@@ -608,6 +678,18 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 f"{self._name}-kms-policy-{i + 1}-attachment", role=role.name, policy_arn=policy.arn, opts=self._child()
             )
             created += [policy, later]
+        if plan.kind == "managed" and plan.private is not None:
+            # The private path in a policy of its own: it comes and goes with `network` without
+            # touching the IP parts.
+            private = aws.iam.Policy(
+                f"{self._name}-kms-policy-private",
+                description="Atlas encryption at rest: KMS use through AWS PrivateLink (VPC endpoints)",
+                policy=access.apply(lambda a: plan.private_document(a) or ""),
+                tags=dict(tags),
+                opts=self._child(),
+            )
+            created += [private, aws.iam.RolePolicyAttachment(
+                f"{self._name}-kms-policy-private-attachment", role=role.name, policy_arn=private.arn, opts=self._child())]
         return created
 
     def _authorization(self, project: pulumi.Input[str], setup: mongodbatlas.CloudProviderAccessSetup,
@@ -634,7 +716,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
 
     def _encryption(self, s: Settings, project: pulumi.Input[str], key_arn: pulumi.Output[str],
                     authorization: mongodbatlas.CloudProviderAccessAuthorization,
-                    grants: Sequence[pulumi.Resource]) -> pulumi.Output[bool]:
+                    grants: Sequence[pulumi.Resource], require_private: bool,
+                    ) -> tuple[mongodbatlas.EncryptionAtRest | None, pulumi.Output[bool]]:
         """The project's encryption-at-rest setting, pointed at the target key once it may be used.
 
         Atlas checks the key as soon as encryption at rest is configured: the role must be authorized
@@ -649,7 +732,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 "and run `pulumi up` again.",
                 resource=self,
             )
-            return pulumi.Output.from_input(False)
+            return None, pulumi.Output.from_input(False)
         encryption = mongodbatlas.EncryptionAtRest(
             f"{self._name}-encryption-at-rest",
             project_id=project,
@@ -658,13 +741,51 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 "customer_master_key_id": key_arn,
                 "region": s.atlas_region,
                 "role_id": authorization.role_id,
+                # Changed in place, never by replacing (and so never disabling) encryption at rest.
+                "require_private_networking": require_private,
             },
             enabled_for_search_nodes=s.enabled_for_search_nodes,
             opts=self._child(depends_on=[authorization, *grants]),
         )
         # The engine returns aws_kms_config as a secret (the key ARN inside is sensitive), so all
         # derived from it is secret. Only this boolean is made readable, on purpose.
-        return pulumi.Output.unsecret(encryption.aws_kms_config.apply(lambda c: bool(c and c.valid)))
+        return encryption, pulumi.Output.unsecret(encryption.aws_kms_config.apply(lambda c: bool(c and c.valid)))
+
+    def _private_endpoints(self, s: Settings, project: pulumi.Input[str],
+                           encryption: mongodbatlas.EncryptionAtRest | None) -> pulumi.Output[list[dict[str, str]]]:
+        """One KMS private endpoint per region, after requirePrivateNetworking is on.
+
+        Atlas creates each in its own AWS account (no approval step for AWS); the provider waits for
+        ACTIVE and fails the create on FAILED. Its update only copies timeouts, so another region or
+        project must be a new endpoint (terraform-provider-mongodbatlas encryptionatrestprivateendpoint).
+        """
+        if not s.uses_private or encryption is None:
+            return pulumi.Output.from_input(s.stack).apply(lambda _: [])
+        states = []
+        for region in s.private_endpoint_regions:
+            endpoint = mongodbatlas.EncryptionAtRestPrivateEndpoint(
+                f"{self._name}-kms-endpoint-{region.lower().replace('_', '-')}",
+                project_id=project, cloud_provider="AWS", region_name=region,
+                opts=self._child(depends_on=[encryption],
+                                 replace_on_changes=["projectId", "cloudProvider", "regionName"]),
+            )
+            states.append(pulumi.Output.all(endpoint.region_name, endpoint.status, endpoint.error_message,
+                                            endpoint.private_endpoint_connection_name))
+
+        def report(rows: list[list[Any]]) -> list[dict[str, str]]:
+            out = []
+            for region, status, error, name in rows:
+                if status == "FAILED":
+                    raise pulumi.RunError(f"atlas-kms: Atlas's KMS private endpoint in {region} FAILED: {error or 'no reason given'}")
+                if status and status != "ACTIVE":
+                    pulumi.log.warn(f"atlas-kms: Atlas's KMS private endpoint in {region} is {status}, not ACTIVE"
+                                    f"{': ' + error if error else ''}; Atlas cannot use the private path there yet "
+                                    "(keep network both until every endpoint is ACTIVE).", resource=self)
+                out.append({"regionName": str(region or ""), "status": str(status or ""), "errorMessage": str(error or ""),
+                            "privateEndpointConnectionName": str(name or "")})
+            return out
+
+        return pulumi.Output.all(*states).apply(report)
 
     def _alerts(self, s: Settings, project: pulumi.Input[str], webhook: pulumi.Input[str] | None) -> None:
         notifications: list[mongodbatlas.AlertConfigurationNotificationArgs] = []

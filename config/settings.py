@@ -28,6 +28,7 @@ from core.arns import (
     parse_role_arn,
     partition_of,
 )
+from core.atlas_regions import ATLAS_AWS_REGIONS
 from core.ips import CLOUDS, AddressError, SourceSelection, check_source, collapse, is_wide, to_network
 
 NAMESPACE = "atlas-kms"
@@ -37,7 +38,12 @@ SECRET_IN_STACK_FILE = "<secret in the stack file>"
 PROGRAM = "atlas-kms"
 
 KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts",
-              "retainedKeyArns", "keyGeneration", "retiredKeyGenerations", "rotationPeriodInDays")
+              "retainedKeyArns", "keyGeneration", "retiredKeyGenerations", "rotationPeriodInDays",
+              "network", "privateEndpointRegions", "privateEndpointIds")
+# How Atlas reaches KMS: over the internet from its addresses, over AWS PrivateLink, or both (the move).
+# https://www.mongodb.com/docs/atlas/security/aws-kms-over-private-endpoint/
+NETWORKS = ("public", "private", "both")
+_VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 # KMS automatic rotation period bounds and default.
 # https://docs.aws.amazon.com/kms/latest/developerguide/rotating-keys-enable.html
 ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS, ROTATION_PERIOD_DEFAULT_DAYS = 90, 2560, 365
@@ -136,6 +142,33 @@ class Settings:
     retired_generations: tuple[int, ...] = ()
     # KMS automatic rotation period of created keys (`rotationPeriodInDays`).
     rotation_period_days: int = ROTATION_PERIOD_DEFAULT_DAYS
+    # `network`: public (Atlas's addresses), private (PrivateLink only) or both (the move between them).
+    network: str = "public"
+    # Atlas regions (enum names) of the KMS private endpoints; the key's region unless set.
+    private_endpoint_regions: tuple[str, ...] = ()
+    # `privateEndpointIds`: vpce- ids to pin aws:SourceVpce to, when the user knows Atlas's endpoints.
+    private_endpoint_ids: tuple[str, ...] = ()
+
+    @property
+    def uses_public(self) -> bool:
+        return self.network in ("public", "both")
+
+    @property
+    def uses_private(self) -> bool:
+        return self.network in ("private", "both")
+
+    @property
+    def replica_key_arns(self) -> tuple[str, ...]:
+        """ARNs of a multi-region key's replicas in the other endpoint regions (same key id, another region).
+
+        A private endpoint in another region reaches the key's replica there, so the policies name each.
+        https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html
+        """
+        if self.key_arn is None or not self.uses_private:
+            return ()
+        regions = {r for r, enum in ATLAS_AWS_REGIONS.items() if enum in self.private_endpoint_regions}
+        return tuple(sorted(f"arn:{self.key_arn.partition}:kms:{r}:{self.key_arn.account}:key/{self.key_arn.key_id}"
+                            for r in regions if r != self.key_region))
 
     @property
     def mode(self) -> Mode:
@@ -298,6 +331,52 @@ def _parse_generations(raw: Any, generation: int, creates: bool, problems: list[
         problems.append(f"{key}: generation {generation} is {NAMESPACE}:keyGeneration, the key Atlas is to use; "
                         f"only earlier generations can be retired (raise keyGeneration first)")
     return tuple(sorted(set(raw)))
+
+
+def _parse_network(raw: dict[str, Any], key_arn: KeyArn | None, key_region: str, problems: list[str]
+                   ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    key = f"{NAMESPACE}:network"
+    network = raw.get("network", "public")
+    if network not in NETWORKS:
+        problems.append(f"{key}: {network!r} is not one of {', '.join(NETWORKS)}; use public (Atlas's addresses), private "
+                        "(AWS PrivateLink only) or both (while moving between them)")
+        network = "public"
+    regions_key, ids_key = f"{NAMESPACE}:privateEndpointRegions", f"{NAMESPACE}:privateEndpointIds"
+    raw_regions = _decode(raw.get("privateEndpointRegions"), regions_key, problems)
+    raw_ids = _decode(raw.get("privateEndpointIds"), ids_key, problems)
+    if network == "public":
+        for k, v in ((regions_key, raw_regions), (ids_key, raw_ids)):
+            if v is not None:
+                problems.append(f"{k}: only with {key} private or both; remove it, or set {key}")
+        return network, (), ()
+    regions: list[str] = []
+    for i, entry in enumerate(_str_list(raw_regions, regions_key, problems) or [] if raw_regions is not None else []):
+        enum = ATLAS_AWS_REGIONS.get(entry, entry)
+        if enum not in ATLAS_AWS_REGIONS.values():
+            problems.append(f"{regions_key}[{i}]: {entry!r} is not an AWS region Atlas knows (like eu-west-2 or EU_WEST_2)")
+        elif enum in regions:
+            problems.append(f"{regions_key}[{i}]: {entry!r} is listed twice (Atlas has one endpoint per region)")
+        else:
+            regions.append(enum)
+    own = ATLAS_AWS_REGIONS.get(key_region, "")
+    if not regions and own:
+        regions = [own]
+    multi_region = key_arn is not None and key_arn.key_id.startswith("mrk-")
+    for enum in regions:
+        if enum != own and not multi_region:
+            problems.append(
+                f"{regions_key}: {enum} is not the key's region ({key_region}); an endpoint there reaches the key "
+                f"only through a replica of a multi-region key: give {NAMESPACE}:keyArn of a multi-region key (mrk-...) "
+                "replicated to that region, or remove the region (this program creates single-region keys)")
+    ids: list[str] = []
+    for i, entry in enumerate(_str_list(raw_ids, ids_key, problems) or [] if raw_ids is not None else []):
+        if not _VPCE_ID.fullmatch(entry):
+            problems.append(f"{ids_key}[{i}]: {entry!r} is not a VPC endpoint id (vpce- and 8 to 17 hex characters)")
+        elif entry in ids:
+            problems.append(f"{ids_key}[{i}]: {entry} is listed twice")
+        else:
+            ids.append(entry)
+    return network, tuple(sorted(regions)), tuple(sorted(ids))
 
 
 def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, bool]:
@@ -532,6 +611,7 @@ def parse_settings(
         if r != key_region:
             problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
 
+    network, endpoint_regions, endpoint_ids = _parse_network(raw, key_arn, key_region, problems)
     partition = role_partition or partition_of(aws_region or "us-east-1")
     # Without a region or credentials yet, the partition is unknown: those checks wait for them.
     partition_known = role_partition is not None or aws_region is not None
@@ -608,4 +688,7 @@ def parse_settings(
         key_generation=generation,
         retired_generations=retired,
         rotation_period_days=rotation,
+        network=network,
+        private_endpoint_regions=endpoint_regions,
+        private_endpoint_ids=endpoint_ids,
     )

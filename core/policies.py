@@ -126,8 +126,9 @@ def _resource(arns: Sequence[str]) -> str | list[str]:
 
 
 def role_kms_statement(key_arn: str | Sequence[str], cidrs: Sequence[str] | None, sid: str = ROLE_STATEMENT_SID,
-                       actions: Sequence[str] = ATLAS_KMS_ACTIONS) -> Document:
-    """One statement of the Atlas role: `actions` on the keys. `cidrs=None` only with an explicit opt-out."""
+                       actions: Sequence[str] = ATLAS_KMS_ACTIONS, condition: Document | None = None) -> Document:
+    """One statement of the Atlas role: `actions` on the keys, from `cidrs` (or under `condition`, the
+    private path). `cidrs=None` and no condition only with an explicit opt-out."""
     arns = [key_arn] if isinstance(key_arn, str) else list(key_arn)
     stmt: Document = {
         "Sid": sid,
@@ -135,9 +136,43 @@ def role_kms_statement(key_arn: str | Sequence[str], cidrs: Sequence[str] | None
         "Action": list(actions),
         "Resource": _resource(arns),
     }
-    if cidrs is not None:
+    if condition is not None:
+        stmt["Condition"] = condition
+    elif cidrs is not None:
         stmt["Condition"] = _ip_condition(cidrs)
     return stmt
+
+
+PRIVATE_SID = "AtlasEncryptionAtRestKmsPrivate"
+PRIVATE_RESTORE_SID = "AtlasRestoresRetainedKeysPrivate"
+KEY_ATLAS_PRIVATE_SID = "AtlasRoleUsesKeyPrivately"
+
+
+def private_condition(endpoint_ids: Sequence[str] = ()) -> Document:
+    """Atlas's calls through a VPC endpoint (AWS PrivateLink), and only those.
+
+    A request through a VPC endpoint carries aws:SourceVpce (and aws:SourceVpc, aws:VpcSourceIp) and
+    no aws:SourceIp ("aws:sourceIP is not effective when the request comes from an Amazon VPC
+    endpoint"), so the IP statements never match it. aws:SourceVpce is "included in the request
+    context only if the requester uses a VPC endpoint": requiring it present (`Null: false`) admits
+    every VPC-endpoint request of the role and nothing from the internet or without network context.
+    Atlas's endpoint lives in Atlas's own account and its id is not published, so it is pinned only
+    when the user gives the ids (`privateEndpointIds`). aws:VpceAccount would pin Atlas's account, but
+    KMS's support for it is not documented, and a condition key that is absent denies: not used.
+    https://docs.aws.amazon.com/kms/latest/developerguide/vpce-policy-condition.html
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce
+    """
+    if endpoint_ids:
+        return {"StringEquals": {"aws:SourceVpce": sorted(endpoint_ids)}}
+    return {"Null": {"aws:SourceVpce": "false"}}
+
+
+def private_statements(access: KeyAccess, endpoint_ids: Sequence[str] = ()) -> list[Document]:
+    condition = private_condition(endpoint_ids)
+    out = [role_kms_statement(access.use, None, PRIVATE_SID, condition=condition)]
+    if access.restore:
+        out.append(role_kms_statement(access.restore, None, PRIVATE_RESTORE_SID, RESTORE_ACTIONS, condition=condition))
+    return out
 
 
 def role_kms_document(key_arn: str | KeyAccess, cidrs: Sequence[str] | None, sid: str = ROLE_STATEMENT_SID) -> Document:
@@ -159,7 +194,7 @@ def _longest_access(use_keys: int, restore_keys: int) -> KeyAccess:
     return KeyAccess(use=(LONGEST_KEY_ARN,) * use_keys, restore=(LONGEST_KEY_ARN,) * restore_keys)
 
 
-def part_room(kind: PolicyKind, use_keys: int = 1, restore_keys: int = 0) -> int:
+def part_room(kind: PolicyKind, use_keys: int = 1, restore_keys: int = 0, reserve: int = 0) -> int:
     """Characters one document of `kind` leaves for its CIDR list (which each statement repeats).
 
     Sized with the longest possible key ARN for each key and the widest Sid, so the split is known
@@ -170,10 +205,11 @@ def part_room(kind: PolicyKind, use_keys: int = 1, restore_keys: int = 0) -> int
     widest_sid = _part_sid(max_parts - 1, max_parts)
     access = _longest_access(use_keys, restore_keys)
     empty = policy_size(role_kms_document(access, ["0.0.0.0/0"], widest_sid)) - access.statements * len('"0.0.0.0/0"')
-    return (limit - empty) // access.statements
+    return (limit - empty - reserve) // access.statements
 
 
-def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind, use_keys: int = 1, restore_keys: int = 0) -> list[list[str]]:
+def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind, use_keys: int = 1, restore_keys: int = 0, *,
+                reserve: int = 0, max_parts: int = MANAGED_POLICIES_PER_ROLE) -> list[list[str]]:
     """Split the CIDRs across role policies of the same shape, within IAM's quotas.
 
     Managed: each document <= 6,144 characters, at most 10 per role, split stably (core.split):
@@ -181,8 +217,8 @@ def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind, use_keys: int = 1, resto
     stays is ever allowed by no part while the parts are updated. Inline: all documents of a role
     together <= 10,240 characters, so one document. Each statement (use, restore) repeats the list.
     """
-    room = part_room(kind, use_keys, restore_keys)
-    max_parts = MANAGED_POLICIES_PER_ROLE if kind == "managed" else 1
+    room = part_room(kind, use_keys, restore_keys, reserve)
+    max_parts = max_parts if kind == "managed" else 1
     for cidr in cidrs:
         if len(cidr) + 2 > room:
             raise PolicySizeError(f"internal: one CIDR ({cidr}) cannot fit a policy")
@@ -240,26 +276,29 @@ def trust_policy(atlas_aws_account_arn: str, external_id: str) -> Document:
 
 
 def key_user_statement(role_arn: str | Sequence[str], cidrs: Sequence[str] | None,
-                       actions: Sequence[str] = ATLAS_KMS_ACTIONS) -> Document:
+                       actions: Sequence[str] = ATLAS_KMS_ACTIONS, private: Sequence[str] | None = None) -> Document:
     """The key-policy statement that lets Atlas's role use the key.
 
     In a key policy `Resource: "*"` means "this key" (the policy is attached to one key).
     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html#key-policy-elements
     """
     stmt: Document = {
-        "Sid": KEY_ATLAS_SID,
+        "Sid": KEY_ATLAS_SID if private is None else KEY_ATLAS_PRIVATE_SID,
         "Effect": "Allow",
         "Principal": {"AWS": role_arn if isinstance(role_arn, str) else _resource(sorted(set(role_arn)))},
         "Action": list(actions),
         "Resource": "*",
     }
-    if cidrs is not None:
+    if private is not None:
+        stmt["Condition"] = private_condition(private)
+    elif cidrs is not None:
         stmt["Condition"] = _ip_condition(cidrs)
     return stmt
 
 
 def key_policy(key_account_root: str, role_arn: str | Sequence[str], cidrs: Sequence[str] | None,
-               actions: Sequence[str] = ATLAS_KMS_ACTIONS) -> Document:
+               actions: Sequence[str] = ATLAS_KMS_ACTIONS, *, public: bool = True,
+               private: Sequence[str] | None = None) -> Document:
     """Key policy of a key this program manages: the key account administers, Atlas uses it with
     `actions` (all three, what a restore needs for a retained key, or none for a retired one).
 
@@ -274,13 +313,17 @@ def key_policy(key_account_root: str, role_arn: str | Sequence[str], cidrs: Sequ
             "Resource": "*",
         }
     ]
-    if actions:
+    if actions and public:
         statements.append(key_user_statement(role_arn, cidrs, actions))
+    if actions and private is not None:
+        statements.append(key_user_statement(role_arn, None, actions, private))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def check_key_policy_budget(cidrs: Sequence[str] | None) -> None:
-    size = len(canonical_json(key_policy("arn:aws-us-gov:iam::000000000000:root", LONGEST_ROLE_ARN, cidrs)).encode())
+def check_key_policy_budget(cidrs: Sequence[str] | None, *, public: bool = True,
+                            private: Sequence[str] | None = None) -> None:
+    doc = key_policy("arn:aws-us-gov:iam::000000000000:root", LONGEST_ROLE_ARN, cidrs, public=public, private=private)
+    size = len(canonical_json(doc).encode())
     if size > KEY_POLICY_MAX_BYTES:
         raise PolicySizeError(
             f"{len(cidrs or [])} allowed CIDRs make a key policy of {size:,} bytes; KMS allows "
@@ -296,17 +339,44 @@ class PolicyPlan:
     chunks: tuple[tuple[str, ...], ...]  # empty when the IP condition is opted out
     enforce_ip: bool
     manage_key_policy: bool
+    # The public path (IP statements) and the private one (VPC-endpoint statements, `network`).
+    public: bool = True
+    private: tuple[str, ...] | None = None  # None: no private path; else the endpoint ids it is pinned to
 
     def role_documents(self, key_arn: str | KeyAccess) -> list[str]:
-        return [canonical_json(d) for d in role_policy_documents(key_arn, self.chunks, enforce_ip=self.enforce_ip)]
+        """The documents of the IP-restricted parts; inline, the one document with the private path too."""
+        access = KeyAccess.of([key_arn]) if isinstance(key_arn, str) else key_arn
+        docs = role_policy_documents(access, self.chunks, enforce_ip=self.enforce_ip) if self.public else []
+        if self.kind == "inline" and self.private is not None:
+            extra = private_statements(access, self.private)
+            if docs:
+                docs[0]["Statement"] += extra
+            else:
+                docs = [{"Version": "2012-10-17", "Statement": extra}]
+        return [canonical_json(d) for d in docs]
+
+    def private_document(self, key_arn: str | KeyAccess) -> str | None:
+        """Managed: the private path's own policy (the IP parts stay as they are when it comes or goes)."""
+        if self.kind != "managed" or self.private is None:
+            return None
+        access = KeyAccess.of([key_arn]) if isinstance(key_arn, str) else key_arn
+        return canonical_json({"Version": "2012-10-17", "Statement": private_statements(access, self.private)})
 
 
 def plan_policies(
     cidrs: Sequence[str], *, kind: PolicyKind, enforce_ip: bool, manage_key_policy: bool,
-    use_keys: int = 1, restore_keys: int = 0,
+    use_keys: int = 1, restore_keys: int = 0, public: bool = True, private: Sequence[str] | None = None,
 ) -> PolicyPlan:
     """Check every size budget; raise PolicySizeError before anything is registered."""
-    chunks = tuple(tuple(c) for c in chunk_cidrs(cidrs, kind, use_keys, restore_keys)) if enforce_ip else ()
+    endpoints = tuple(sorted(private)) if private is not None else None
+    chunks: tuple[tuple[str, ...], ...] = ()
+    if public and enforce_ip:
+        # The private path takes a managed-policy slot of its own, or its share of the inline budget.
+        longest = _longest_access(use_keys, restore_keys)
+        reserve = policy_size({"S": private_statements(longest, endpoints)}) if endpoints is not None and kind == "inline" else 0
+        slots = MANAGED_POLICIES_PER_ROLE - (endpoints is not None)
+        chunks = tuple(tuple(c) for c in chunk_cidrs(cidrs, kind, use_keys, restore_keys, reserve=reserve, max_parts=slots))
     if manage_key_policy:
-        check_key_policy_budget(cidrs if enforce_ip else None)
-    return PolicyPlan(kind=kind, chunks=chunks, enforce_ip=enforce_ip, manage_key_policy=manage_key_policy)
+        check_key_policy_budget(cidrs if enforce_ip else None, public=public, private=endpoints)
+    return PolicyPlan(kind=kind, chunks=chunks, enforce_ip=enforce_ip, manage_key_policy=manage_key_policy,
+                      public=public, private=endpoints)

@@ -187,6 +187,16 @@ class AtlasClient:
                     found.append(arn)
         return sorted(set(found))
 
+    def kms_private_endpoints(self, project_id: str) -> list[dict[str, Any]]:
+        """Atlas's KMS private endpoints for AWS (regionName, status, errorMessage, privateEndpointConnectionName).
+        https://www.mongodb.com/docs/api/doc/atlas-admin-api-v2/operation/operation-listgroupencryptionatrestprivateendpoints
+        """
+        body = self._get(f"/api/atlas/v2/groups/{project_id}/encryptionAtRest/AWS/privateEndpoints", ENCRYPTION_MEDIA_TYPE)
+        results = body.get("results", []) if isinstance(body, dict) else None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise DriftError("malformed private endpoints answer: results is not a list of objects")
+        return results
+
     def snapshots(self, project_id: str, cluster: str) -> list[Snapshot]:
         """Every backup snapshot of one cluster Atlas lists (id, dates, the key it is encrypted with)."""
         out: list[Snapshot] = []

@@ -181,9 +181,19 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         generations = _generations(kms, settings)
         other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations,
                                    *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
+        endpoints: list[dict[str, Any]] | None = None
+        endpoints_note = ""
+        if settings.uses_private:
+            try:
+                endpoints = atlas.kms_private_endpoints(settings.project_id)
+            except DriftError as exc:
+                endpoints_note = str(exc)
         evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
                             key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
-                            other_keys=other_keys)
+                            other_keys=other_keys, network=settings.network,
+                            endpoint_regions=settings.private_endpoint_regions,
+                            endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
+                            endpoints_note=endpoints_note)
         report = judge(stack, addresses, evidence, enforce_ip=settings.enforce_ip,
                        expects_encryption=settings.enables_encryption)
         report.findings[:0] = found

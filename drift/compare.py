@@ -159,23 +159,38 @@ class Evidence:
     gateways: list[tuple[str, str, str]] = field(default_factory=list)  # (name, cloud/region, CIDR)
     # Other keys the program grants on purpose: retained ones, and the key Atlas still holds while it moves.
     other_keys: tuple[str, ...] = ()
+    # `network` of the stack, and for private/both: the endpoint regions it configures, the vpce ids it
+    # pins, and Atlas's KMS private endpoints (None: could not be read; the note says why).
+    network: str = "public"
+    endpoint_regions: tuple[str, ...] = ()
+    endpoint_ids: tuple[str, ...] = ()
+    endpoints: list[dict[str, Any]] | None = None
+    endpoints_note: str = ""
 
 
 def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: bool = True,
           expects_encryption: bool = True) -> Report:
     e = evidence
-    report = Report(stack=stack, role_arn=e.role_arn, key_arn=e.key_arn or "", expected_cidrs=list(addresses.cidrs))
-    expected = Ranges.of(addresses.cidrs) if enforce_ip else Ranges.all()
+    public = e.network != "private"
+    report = Report(stack=stack, role_arn=e.role_arn, key_arn=e.key_arn or "",
+                    expected_cidrs=list(addresses.cidrs) if public else [])
+    # network private: Atlas uses no public address, so any address allowed is over-permission.
+    expected = (Ranges.of(addresses.cidrs) if enforce_ip else Ranges.all()) if public else Ranges.none()
     allowed: dict[str, Ranges] = {}
     if e.key_arn is None:
         report.unread.append("cannot tell which key to judge the policies against (no keyArn, and no key carries this stack's tags)")
     else:
         try:
             allowed = _judge_policies(report, addresses, expected, e, e.key_arn, enforce_ip)
+            if e.network != "public":
+                _judge_private_path(report, e, e.key_arn)
         except CannotEvaluate as exc:
-            report.unread.append(f"{exc} (only IpAddress/NotIpAddress on aws:SourceIp are evaluated; nothing is guessed)")
+            report.unread.append(f"{exc} (only IpAddress/NotIpAddress on aws:SourceIp and Null/String conditions on "
+                                 "aws:SourceVpce are evaluated; nothing is guessed)")
     _judge_atlas(report, e, expects_encryption)
-    if allowed:
+    if e.network != "public" and expects_encryption:
+        _judge_endpoints(report, e)
+    if allowed and public:
         everywhere = Ranges.all()
         for r in allowed.values():
             everywhere &= r
@@ -256,6 +271,48 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
         layer = "role policy" if x.layer == "role" else x.layer
         report.findings.append(Finding("excess", layer, detail=f"{layer} {x.policy}, statement {x.sid}: {x.what}"))
     return allowed
+
+
+# A stand-in for "some VPC endpoint" when neither the stack nor Atlas names one: the private path
+# without pinned ids admits any endpoint, and a pinned one would refuse it (rightly: Atlas's is unknown).
+ANY_ENDPOINT = "vpce-0000000000000000a"
+
+
+def _judge_private_path(report: Report, e: Evidence, key_arn: str) -> None:
+    """The private path: Atlas's calls through its VPC endpoint, which carry aws:SourceVpce and no
+    aws:SourceIp (https://docs.aws.amazon.com/kms/latest/developerguide/vpce-policy-condition.html)."""
+    named = [str(p.get("privateEndpointConnectionName")) for p in e.endpoints or []
+             if str(p.get("privateEndpointConnectionName", "")).startswith("vpce-")]
+    for vpce in (e.endpoint_ids or tuple(named) or (ANY_ENDPOINT,)):
+        lacking = tuple(a for a in ATLAS_ACTIONS if effective_allowed(
+            e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=a, vpce=vpce).is_empty())
+        if lacking:
+            report.findings.append(Finding("missing", "private path", (), lacking, (f"VPC endpoint {vpce}",), detail=(
+                f"the role may not call {', '.join(lacking)} on the key through Atlas's VPC endpoint "
+                f"{'(any endpoint)' if vpce == ANY_ENDPOINT else vpce}: Atlas's private calls are DENIED")))
+
+
+def _judge_endpoints(report: Report, e: Evidence) -> None:
+    """Atlas's KMS private endpoints: one ACTIVE per configured region, and private networking required."""
+    if e.atlas is not None and e.atlas.get("enabled") and not e.atlas.get("requirePrivateNetworking"):
+        report.findings.append(Finding("atlas", "atlas", detail=(
+            f"requirePrivateNetworking is off in Atlas, although the stack's network is {e.network}: Atlas "
+            "reaches KMS over the internet; run `pulumi up`")))
+    if e.endpoints is None:
+        report.unread.append(f"Atlas's KMS private endpoints: {e.endpoints_note or 'not fetched'}")
+        return
+    by_region = {str(p.get("regionName")): p for p in e.endpoints}
+    for region in e.endpoint_regions:
+        found = by_region.get(region)
+        if found is None:
+            report.findings.append(Finding("atlas", "atlas", origins=(region,), detail=(
+                f"no KMS private endpoint in {region}, which the stack configures: Atlas cannot use the private path "
+                "there; run `pulumi up`")))
+        elif found.get("status") != "ACTIVE":
+            error = found.get("errorMessage") or ""
+            report.findings.append(Finding("atlas", "atlas", origins=(region,), detail=(
+                f"the KMS private endpoint in {region} is {found.get('status')}, not ACTIVE"
+                f"{': ' + str(error) if error else ''}")))
 
 
 def _judge_atlas(report: Report, e: Evidence, expects_encryption: bool) -> None:

@@ -28,6 +28,7 @@ from offline.model import (
     ALIAS,
     ATLAS_PRINCIPALS,
     EAR,
+    ENDPOINT,
     KEY,
     ROLE,
     ProviderError,
@@ -78,6 +79,8 @@ class World:
     # What Atlas holds for the project (`get_encryption_at_rest`), in the provider's engine names;
     # None: what the stored state's EncryptionAtRest left, or a project never configured.
     atlas_encryption: dict[str, Any] | None = None
+    # Atlas's status for a KMS private endpoint, by Atlas region: (status, errorMessage).
+    endpoint_status: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Resources `pulumi up --replace` names: created anew although their inputs did not change.
     replace: frozenset[tuple[str, str]] = frozenset()
 
@@ -114,6 +117,19 @@ class World:
                  "requirePrivateNetworking": False, "accessKeyId": "", "secretAccessKey": ""}
         return {"projectId": project_id, "id": project_id, "awsKmsConfig": {**empty, **kms},
                 "enabledForSearchNodes": bool(search), "azureKeyVaultConfig": None, "googleCloudKmsConfig": None}
+
+    def endpoints_answer(self, project_id: str) -> dict[str, Any]:
+        """The KMS private endpoints Atlas has: those the stored state holds, with Atlas's status now."""
+        results = []
+        for (typ, _), (id_, state) in sorted(self.stored.items()):
+            plain = reveal(state)
+            if typ == ENDPOINT:
+                region = plain.get("regionName", "")
+                status, error = self.endpoint_status.get(region, (plain.get("status", "ACTIVE"), plain.get("errorMessage", "")))
+                results.append({"cloudProvider": "AWS", "errorMessage": error, "id": id_, "projectId": project_id,
+                                "privateEndpointConnectionName": plain.get("privateEndpointConnectionName", ""),
+                                "regionName": region, "status": status})
+        return {"cloudProvider": "AWS", "projectId": project_id, "results": results}
 
     def alias_answer(self, name: str, region: str | None) -> dict[str, Any]:
         """An alias the stored state holds, pointing at its stored key; else the provider's not-found error."""
@@ -176,7 +192,7 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.model = ProviderModel(partition=world.partition, atlas_gov=world.atlas_gov, key_valid=world.key_valid,
-                                   stored=world.stored, replace=world.replace)
+                                   stored=world.stored, replace=world.replace, endpoint_status=world.endpoint_status)
         # Set by the monitor just before each registration: the engine's view of its dependencies.
         self.pending_dependencies: list[str] = []
         self.by_urn: dict[str, Seen] = {}
@@ -189,6 +205,8 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
             return self.world.project_answer(args.args["projectId"])
         if args.token == "mongodbatlas:index/getEncryptionAtRest:getEncryptionAtRest":
             return self.world.encryption_answer(args.args["projectId"])
+        if args.token == "mongodbatlas:index/getEncryptionAtRestPrivateEndpoints:getEncryptionAtRestPrivateEndpoints":
+            return self.world.endpoints_answer(args.args["projectId"])
         if args.token == "aws:kms/getAlias:getAlias":
             try:
                 return self.world.alias_answer(args.args["name"], args.args.get("region"))

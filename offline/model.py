@@ -62,6 +62,7 @@ SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
 AUTH = "mongodbatlas:index/cloudProviderAccessAuthorization:CloudProviderAccessAuthorization"
 EAR = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
 ALERT = "mongodbatlas:index/alertConfiguration:AlertConfiguration"
+ENDPOINT = "mongodbatlas:index/encryptionAtRestPrivateEndpoint:EncryptionAtRestPrivateEndpoint"
 
 # Atlas's AWS principal, per Atlas. The commercial account is the one Atlas's docs and the
 # cloudProviderAccess API show; Atlas for Government's account number is not in our sources, so the
@@ -182,6 +183,8 @@ class ProviderModel:
     atlas_gov: bool = False
     # Atlas's verdict on the key (aws_kms_config.valid): it checks on change and every 15 minutes.
     key_valid: bool = True
+    # Atlas's answer for a KMS private endpoint, by Atlas region: (status, errorMessage); ACTIVE by default.
+    endpoint_status: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # What a previous run left in the state, by (type, name): an existing resource keeps its id and
     # computed outputs, as the engine would pass them on an update.
     stored: Mapping[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
@@ -227,6 +230,8 @@ class ProviderModel:
         if typ == EAR:
             state.setdefault("enabledForSearchNodes", False)
             kms = reveal(state.get("awsKmsConfig") or {})
+            # Optional+Computed, read back from Atlas: false unless set (pulumi-mongodbatlas >= 3.28).
+            kms.setdefault("requirePrivateNetworking", False)
             state["awsKmsConfig"] = secret({**kms, "valid": self.key_valid and bool(kms.get("enabled"))})
         for key in SECRET_STATE.get(typ, ()):
             if key in state and not is_secret(state[key]):
@@ -313,6 +318,28 @@ class ProviderModel:
             raise ProviderError(f"error updating encryption at rest: 400 INVALID_ENUM_VALUE: region {region!r}")
         return str(plain.get("projectId", name)), self._normalise(EAR, dict(inputs), plain)
 
+    def _endpoint(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                  deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        """Atlas creates the endpoint in its own account once requirePrivateNetworking is on; the
+        provider waits for ACTIVE (or PENDING_ACCEPTANCE) and fails the create on FAILED.
+        (terraform-provider-mongodbatlas encryptionatrestprivateendpoint; Atlas Admin API v2
+        AWSKMSEARPrivateEndpoint.)"""
+        region = str(plain.get("regionName", ""))
+        if region not in ATLAS_AWS_REGIONS.values():
+            raise ProviderError(f"error creating private endpoint: 400 INVALID_ENUM_VALUE: regionName {region!r}")
+        ear = next((s for s in filter(None, map(urn_of, deps)) if s.type == EAR), None)
+        if ear is None or not reveal(ear.state.get("awsKmsConfig") or {}).get("requirePrivateNetworking"):
+            raise ProviderError("error creating private endpoint: 400 REQUIRE_PRIVATE_NETWORKING_NOT_ENABLED: "
+                                "set requirePrivateNetworking on the project's encryption at rest first")
+        status, error = self.endpoint_status.get(region, ("ACTIVE", ""))
+        if status == "FAILED":
+            raise ProviderError(f"error creating MongoDB Encryption At Rest Private Endpoint: status FAILED: {error}")
+        id_ = _stable_id(name, "endpoint")
+        connection = "vpce-" + _stable_id(name, "vpce", length=17)
+        self._made_up(id_, connection)
+        return id_, {**inputs, "id": id_, "status": status, "errorMessage": error,
+                     "privateEndpointConnectionName": connection}
+
     def _alert(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
                deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
         event = plain.get("eventType")
@@ -336,6 +363,7 @@ class ProviderModel:
         AUTH: _authorization,
         EAR: _encryption,
         ALERT: _alert,
+        ENDPOINT: _endpoint,
     }
 
 

@@ -40,7 +40,7 @@ from typing import Any, Literal
 from core.lifecycle import RESTORE_ACTIONS, USE_ACTIONS, key_id_of
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ProgramRun, Registration
-from offline.model import AUTH, EAR, KEY, KEY_POLICY, POLICY, ROLE, differs, reveal
+from offline.model import AUTH, EAR, ENDPOINT, KEY, KEY_POLICY, POLICY, ROLE, differs, reveal
 
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 INLINE = "aws:iam/rolePolicy:RolePolicy"
@@ -64,10 +64,12 @@ REPLACE_ON: dict[str, frozenset[str]] = {
     EAR: frozenset({"projectId"}),
     "mongodbatlas:index/alertConfiguration:AlertConfiguration": frozenset({"projectId"}),
     "time:index/sleep:Sleep": frozenset({"triggers"}),
+    # No RequiresReplace; the program replaces on change (its update only copies timeouts).
+    ENDPOINT: frozenset(),
 }
 # Resources whose state decides whether Atlas can use a key; the others (alerts, aliases, waits,
 # providers) cannot open a gap, so their steps are left out of the enumeration of states.
-RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR})
+RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR, ENDPOINT})
 
 Key = tuple[str, str]
 StepKind = Literal["create", "update", "replace", "delete", "delete-replaced"]
@@ -315,9 +317,9 @@ def _atlas_role(live: _Live) -> str | None:
 
 
 def _allowed(live: _Live, role: str, key: str, action: str,
-             external: Callable[[str], dict[str, Any] | None]) -> Ranges:
+             external: Callable[[str], dict[str, Any] | None], vpce: str | None = None) -> Ranges:
     return effective_allowed(_identity(live, role), _key_policy(live, key, external),
-                             role_arn=role, key_arn=key, action=action)
+                             role_arn=role, key_arn=key, action=action, vpce=vpce)
 
 
 def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterable[str] | None = None,
@@ -365,13 +367,34 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
         if held_now and held_now != held_before and ear_steps & state:
             needed.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", end, role_end))
         needed += [(k, RESTORE_ACTIONS, "a key retained for restores", start, role_start) for k in sorted(kept)]
+        done = tuple(str(steps[i]) for i in sorted(state))
+        require, endpoints = _private_state(live)
+        if not require and endpoints and _private_state(start)[0]:
+            # Atlas refuses turning requirePrivateNetworking off while endpoints exist (MongoDB docs).
+            result.gaps.append(Gap(done, held_now or "", "", [], "Atlas refuses: requirePrivateNetworking turned off while "
+                                   "KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
+        # With private networking required and an endpoint ACTIVE, Atlas calls KMS through it (a request
+        # with aws:SourceVpce and no aws:SourceIp); until then, from its public addresses.
+        vpce = endpoints[0] if require and endpoints else None
         for key, actions, why, then, role_then in needed:
             for action in actions:
+                if vpce is not None:
+                    if _allowed(live, role, key, action, external_key_policy, vpce).is_empty():
+                        result.gaps.append(Gap(done, key, action, [vpce], why + ", through Atlas's VPC endpoint"))
+                    continue
                 missing = required(role_then, then, key, action) - _allowed(live, role, key, action, external_key_policy)
                 if not missing.is_empty():
-                    done = tuple(str(steps[i]) for i in sorted(state))
                     result.gaps.append(Gap(done, key, action, missing.cidrs(), why))
     return result
+
+
+def _private_state(live: _Live) -> tuple[bool, list[str]]:
+    """(requirePrivateNetworking as Atlas holds it now, the ids of its ACTIVE KMS private endpoints)."""
+    ear = next(iter(live.of(EAR)), None)
+    require = bool((_values(ear).get("awsKmsConfig") or {}).get("requirePrivateNetworking")) if ear is not None else False
+    active = sorted(str(_values(e).get("privateEndpointConnectionName")) for e in live.of(ENDPOINT)
+                    if _values(e).get("status") == "ACTIVE")
+    return require, active
 
 
 def orders(steps: list[Step], needs: Mapping[int, set[int]]) -> Iterable[tuple[int, ...]]:

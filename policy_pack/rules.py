@@ -19,6 +19,22 @@ ATLAS_SID_PREFIX = "AtlasEncryptionAtRestKms"
 # Keys Atlas no longer uses, kept for restores: what a restore needs, nothing more.
 RESTORE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"]
 RESTORE_SID_PREFIX = "AtlasRestoresRetainedKeys"
+# The private path (AWS PrivateLink): only requests through a VPC endpoint, never from the internet.
+PRIVATE_SID_SUFFIX = "Private"
+KEY_POLICY_PRIVATE_SID = "AtlasRoleUsesKeyPrivately"
+VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+
+
+def _private_path_problem(sid: str, condition: Any) -> str | None:
+    """None when the condition admits only VPC-endpoint requests: aws:SourceVpce present, or pinned."""
+    if isinstance(condition, dict) and condition == {"Null": {"aws:SourceVpce": "false"}}:
+        return None
+    if isinstance(condition, dict) and list(condition) == ["StringEquals"]:
+        ids = _list((condition["StringEquals"] or {}).get("aws:SourceVpce")) if isinstance(condition["StringEquals"], dict) else []
+        if ids and all(isinstance(i, str) and VPCE_ID.match(i) for i in ids) and len(condition["StringEquals"]) == 1:
+            return None
+    return (f"{sid}: the private path must be conditioned on aws:SourceVpce (Null false, or StringEquals with vpce- "
+            f"ids) and nothing else, got {condition!r}")
 KEY_POLICY_ATLAS_SID = "AtlasRoleUsesKey"
 # Written out here, not imported: the pack runs from its own folder (see core/ips.py NON_PUBLIC).
 NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
@@ -89,6 +105,11 @@ def atlas_role_policy_least_privilege(resource_type: str, props: Mapping[str, An
         if not resources or (most is not None and len(resources) > most) or not all(KEY_ARN.match(str(r)) for r in resources):
             what = "one full KMS key ARN (two while Atlas moves to a new key)" if most else "full KMS key ARNs"
             problems.append(f"{sid}: Resource must be {what}, got {stmt.get('Resource')!r}")
+        if sid.endswith(PRIVATE_SID_SUFFIX):
+            problem = _private_path_problem(sid, stmt.get("Condition"))
+            if problem:
+                problems.append(problem)
+            continue
         ips = _list(((stmt.get("Condition") or {}).get("IpAddress") or {}).get("aws:SourceIp"))
         if not ips:
             problems.append(f"{sid}: must carry an IpAddress aws:SourceIp condition with Atlas's addresses")

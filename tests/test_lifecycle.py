@@ -184,3 +184,30 @@ def test_one_key_writes_the_same_document_as_before_and_retained_keys_add_a_rest
     assert restore["Condition"] == use["Condition"]
     assert restore["Sid"] == "AtlasRestoresRetainedKeys"
     assert policy_size(two) > policy_size(one)
+
+
+# --- network settings (issue: private networking) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("config", "says"), [
+    ({"network": "vpn"}, "atlas-kms:network: 'vpn' is not one of public, private, both"),
+    ({"privateEndpointRegions": ["eu-west-2"]}, "atlas-kms:privateEndpointRegions: only with atlas-kms:network private or both"),
+    ({"privateEndpointIds": ["vpce-0a1b2c3d4e5f67890"]}, "atlas-kms:privateEndpointIds: only with atlas-kms:network private or both"),
+    ({"network": "private", "privateEndpointRegions": ["mars-1"]}, "atlas-kms:privateEndpointRegions[0]: 'mars-1' is not an AWS region Atlas knows"),
+    ({"network": "both", "privateEndpointRegions": ["eu-west-2", "EU_WEST_2"]}, "atlas-kms:privateEndpointRegions[1]: 'EU_WEST_2' is listed twice"),
+    ({"network": "both", "privateEndpointRegions": ["eu-west-1"]}, "atlas-kms:privateEndpointRegions: EU_WEST_1 is not the key's region (eu-west-2)"),
+    ({"network": "private", "privateEndpointIds": ["vpc-123"]}, "atlas-kms:privateEndpointIds[0]: 'vpc-123' is not a VPC endpoint id"),
+])
+def test_bad_network_settings_are_refused_by_name_with_the_fix(config: dict[str, Any], says: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        make(**config)
+    assert says in str(exc.value)
+
+
+def test_private_endpoints_default_to_the_keys_region_and_a_multi_region_key_reaches_its_replicas() -> None:
+    assert make(network="private").private_endpoint_regions == ("EU_WEST_2",)
+    mrk = "arn:aws:kms:eu-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+    s = make(network="both", keyArn=mrk, privateEndpointRegions=["eu-west-2", "eu-west-1"])
+    assert s.private_endpoint_regions == ("EU_WEST_1", "EU_WEST_2")
+    assert s.replica_key_arns == ("arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",)
+    assert make(network="public").uses_private is False and make(network="both").uses_public is True

@@ -69,7 +69,8 @@ def test_the_schema_names_the_package_and_types_and_describes_every_input_and_ou
         for name, prop in typ["properties"].items():
             _described(prop, f"{token}.{name}")
     assert set(resource["properties"]) == {"keyArn", "keyRegion", "roleArn", "atlasRoleId", "allowedCidrs",
-                                           "encryptionValid", "mode", "keyPolicyStatementForOwner", "retainedKeyArns"}
+                                           "encryptionValid", "mode", "keyPolicyStatementForOwner", "retainedKeyArns",
+                                           "privateEndpoints", "keyPolicyStatementsForOwner"}
     assert resource["inputProperties"]["projectId"].get("plain") is not True  # may come from a mongodbatlas.Project
     assert resource["properties"]["allowedCidrs"]["type"] == "array"
     assert resource["properties"]["encryptionValid"]["type"] == "boolean"

@@ -20,7 +20,8 @@ def test_the_preview_prints_every_resource_its_policies_and_the_outputs(stack_fi
     assert main(["--stack-file", str(stack_file)]) == 0
     out = capsys.readouterr().out
     assert "+ aws:iam/role:Role  atlas-kms-role" in out
-    assert '"aws:SourceIp": [' in out
+    # The network path the stack allows: Atlas's addresses, or only its VPC endpoints (network private).
+    assert ('"aws:SourceVpce": "false"' if stack_file.name == "Pulumi.private.yaml" else '"aws:SourceIp": [') in out
     assert "characters without whitespace" in out
     assert "keyArn: arn:aws:kms:eu-west-2:" in out
     assert "allowedCidrs: [" in out

@@ -161,8 +161,8 @@ def test_key_and_role_carry_the_tags_the_drift_command_looks_for() -> None:
 def test_the_documented_outputs() -> None:
     outputs = run("same-account").outputs
     assert set(outputs) == {"mode", "keyArn", "keyRegion", "roleArn", "atlasRoleId", "allowedCidrs", "encryptionValid",
-                            "retainedKeyArns"}
-    assert outputs["retainedKeyArns"] == []
+                            "retainedKeyArns", "privateEndpoints"}
+    assert outputs["retainedKeyArns"] == [] and outputs["privateEndpoints"] == []
     assert outputs["mode"] == "same-account-created" and outputs["encryptionValid"] is True
 
 

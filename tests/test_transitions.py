@@ -20,9 +20,9 @@ from config.stackfile import read_stack_config
 from core.lifecycle import KeyPlan, KeyRef
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ROOT, ProgramRun, World, run_program
-from offline.model import KEY, ROLE, reveal
-from policy_pack.rules import RULES
+from offline.model import EAR, ENDPOINT, KEY, ROLE, reveal
 from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, transition
+from policy_pack.rules import RULES
 
 STACKS = ROOT / "samples" / "stacks"
 A = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -280,3 +280,122 @@ def test_dropping_a_protected_created_key_from_the_program_is_refused_as_the_eng
     moving = apply(config("same-account", keyArn=A), "same-account", first)
     with pytest.raises(EngineRefusedError, match="cannot be deleted because it is protected"):
         transition(first, moving)
+
+
+# --- private networking (network: public, both, private) ---------------------------------------
+
+
+def warns(run: ProgramRun, text: str) -> bool:
+    return any(text in line for line in warnings(run))
+
+
+@pytest.mark.parametrize("stack", ["same-account", "existing-key", "cross-account"])
+def test_public_to_both_to_private_and_back_never_opens_a_gap(stack: str) -> None:
+    public = apply(config(stack), stack)
+    both = apply(config(stack, network="both"), stack, public)
+    holds(transition(public, both))
+    assert both.outputs["privateEndpoints"][0]["status"] == "ACTIVE"
+    private = apply(config(stack, network="private"), stack, both)
+    t = transition(both, private)
+    holds(t)
+    assert private.outputs["allowedCidrs"] == []
+    back = apply(config(stack, network="both"), stack, private)
+    holds(transition(private, back))
+    # Leaving: the first run deletes the endpoints and keeps requirePrivateNetworking (Atlas's order)...
+    leaving = apply(config(stack), stack, back)
+    t = transition(back, leaving)
+    holds(t)
+    assert any(s.kind == "delete" and s.key[0] == ENDPOINT for s in t.steps)
+    assert reveal(leaving.one(EAR).inputs["awsKmsConfig"])["requirePrivateNetworking"] is True
+    # ... and the next turns it off, with the private grant gone.
+    left = apply(config(stack), stack, leaving)
+    holds(transition(leaving, left))
+    assert reveal(left.one(EAR).inputs["awsKmsConfig"])["requirePrivateNetworking"] is False
+    # The private grant stays while Atlas may still require the private path (until this update ran).
+    settled = apply(config(stack), stack, left)
+    holds(transition(left, settled))
+    assert not [r for r in settled.registrations if "private" in r.name or r.type == ENDPOINT]
+
+
+def test_an_encrypted_project_cannot_jump_from_public_to_private_and_is_told_the_two_steps() -> None:
+    public = apply(config("same-account"), "same-account")
+    with pytest.raises(Exception, match=r"atlas-kms:network: Atlas uses the key .* over the public path today.*network both"):
+        apply(config("same-account", network="private"), "same-account", public)
+
+
+def test_a_project_not_yet_encrypted_may_start_private() -> None:
+    private = apply(config("same-account", network="private"), "same-account")
+    assert private.outputs["privateEndpoints"] == [
+        {"regionName": "EU_WEST_2", "status": "ACTIVE", "errorMessage": "",
+         "privateEndpointConnectionName": private.outputs["privateEndpoints"][0]["privateEndpointConnectionName"]}]
+
+
+def test_removing_the_private_grant_while_atlas_uses_its_endpoint_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    both = apply(config("same-account", network="both"), "same-account", apply(config("same-account"), "same-account"))
+    import components.atlas_kms as component
+
+    real = component.AtlasKmsEncryption._private_path
+
+    def keep_requiring_but_drop_the_grant(self: Any, *args: Any) -> Any:
+        real(self, *args)  # the real checks still run
+        return component.PrivatePath(require=True, grant=False)
+
+    monkeypatch.setattr(component.AtlasKmsEncryption, "_private_path", keep_requiring_but_drop_the_grant)
+    broken = apply(config("same-account", network="both"), "same-account", both)
+    gaps = transition(both, broken).gaps
+    assert gaps and all("through Atlas's VPC endpoint" in g.why for g in gaps)
+
+
+def test_a_failed_endpoint_fails_the_update_with_atlas_message_and_a_pending_one_warns() -> None:
+    world = World.sample()
+    world.endpoint_status = {"EU_WEST_2": ("FAILED", "No capacity in EU_WEST_2")}
+    with pytest.raises(Exception, match="No capacity in EU_WEST_2"):
+        apply(config("same-account", network="private"), "same-account", world=world)
+    world = World.sample()
+    world.endpoint_status = {"EU_WEST_2": ("PENDING_ACCEPTANCE", "")}
+    pending = apply(config("same-account", network="private"), "same-account", world=world)
+    assert warns(pending, "private endpoint in EU_WEST_2 is PENDING_ACCEPTANCE, not ACTIVE")
+
+
+def test_the_private_path_admits_atlas_endpoint_and_nothing_from_the_internet_or_without_network_context() -> None:
+    private = apply(config("same-account", network="private"), "same-account")
+    key, role = private.outputs["keyArn"], private.outputs["roleArn"]
+    from offline.simulator import _identity, _key_policy, _live
+
+    live = _live([], frozenset(), private, private)
+    identity, policy = _identity(live, role), _key_policy(live, key, aws_default_key_policy)
+    vpce = private.outputs["privateEndpoints"][0]["privateEndpointConnectionName"]
+    for action in USE:
+        assert effective_allowed(identity, policy, role_arn=role, key_arn=key, action=action, vpce=vpce) == Ranges.all()
+        assert effective_allowed(identity, policy, role_arn=role, key_arn=key, action=action).is_empty()
+
+
+def test_endpoint_ids_pin_the_private_path_to_those_endpoints() -> None:
+    pinned = apply(config("existing-key", network="private", privateEndpointIds=["vpce-0a1b2c3d4e5f67890"]), "existing-key")
+    key, role = pinned.outputs["keyArn"], pinned.outputs["roleArn"]
+    from offline.simulator import _identity, _live
+
+    identity = _identity(_live([], frozenset(), pinned, pinned), role)
+    policy = aws_default_key_policy(key)
+    allowed = [effective_allowed(identity, policy, role_arn=role, key_arn=key, action="kms:Decrypt", vpce=v).is_empty()
+               for v in ("vpce-0a1b2c3d4e5f67890", "vpce-0000000000000000f")]
+    assert allowed == [False, True]
+
+
+def test_a_foreign_keys_owner_gets_both_paths_statements_and_the_move_is_gap_free() -> None:
+    granted = {"keyAccount": {"keyPolicyGranted": True}}
+    public = apply(config("foreign-key", **granted), "foreign-key")
+    both = apply(config("foreign-key", network="both", **granted), "foreign-key", public)
+    sids = [s["Sid"] for s in both.outputs["keyPolicyStatementsForOwner"]]
+    assert sids == ["AtlasRoleUsesKey", "AtlasRoleUsesKeyPrivately"]
+    assert both.outputs["keyPolicyStatementForOwner"] == both.outputs["keyPolicyStatementsForOwner"][0]
+
+    def owner_policy(key: str) -> dict[str, Any]:
+        doc = aws_default_key_policy(key)
+        doc["Statement"] += both.outputs["keyPolicyStatementsForOwner"]
+        return doc
+
+    holds(transition(public, both, external_key_policy=owner_policy))
+    private = apply(config("foreign-key", network="private", **granted), "foreign-key", both)
+    assert [s["Sid"] for s in private.outputs["keyPolicyStatementsForOwner"]] == ["AtlasRoleUsesKeyPrivately"]
+    holds(transition(both, private, external_key_policy=owner_policy))

@@ -39,10 +39,11 @@ SCHEMAS = {
     "encryption": json.loads((DATA / "encryption-at-rest.schema.json").read_text()),
     "access": json.loads((DATA / "cloud-provider-access.schema.json").read_text()),
     "snapshots": json.loads((DATA / "backup-snapshots.schema.json").read_text()),
+    "endpoints": json.loads((DATA / "kms-private-endpoints.schema.json").read_text()),
 }
 MEDIA = {"control-plane": "application/vnd.atlas.2023-11-15+json", "project": "application/vnd.atlas.2023-01-01+json",
          "encryption": "application/vnd.atlas.2023-01-01+json", "access": "application/vnd.atlas.2023-01-01+json",
-         "snapshots": "application/vnd.atlas.2023-01-01+json"}
+         "snapshots": "application/vnd.atlas.2023-01-01+json", "endpoints": "application/vnd.atlas.2023-01-01+json"}
 
 
 SNAPSHOTS = re.compile(r"/api/atlas/v2/groups/(?P<group>[a-f0-9]{24})/clusters/(?P<cluster>[^/?]+)/backup/snapshots"
@@ -105,6 +106,8 @@ class AtlasState:
     encryption_role: str | None = None
     # GET .../clusters/{name}/backup/snapshots: DiskBackupReplicaSet objects per cluster.
     snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # GET .../encryptionAtRest/AWS/privateEndpoints: Atlas's KMS private endpoints (EARPrivateEndpoint).
+    kms_endpoints: list[dict[str, Any]] = field(default_factory=list)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
 
@@ -171,6 +174,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             kind, payload = "encryption", st.encryption
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/cloudProviderAccess":
             kind, payload = "access", access_answer(st.encryption_role)
+        elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/encryptionAtRest/AWS/privateEndpoints":
+            kind, payload = "endpoints", {"results": st.kms_endpoints, "totalCount": len(st.kms_endpoints), "links": []}
         elif (m := SNAPSHOTS.fullmatch(self.path)) and m["group"] == st.project.get("groupId"):
             kind, payload = "snapshots", snapshot_page(st.snapshots.get(unquote(m["cluster"]), []), int(m["page"]),
                                                        int(m["size"]))
