@@ -300,7 +300,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         addresses = self._atlas_addresses(s, known)
         atlas = self._atlas_encryption(s, known)
         key_provider = self._key_provider(s, args.get("default_tags") or {})
-        keys = self._key_plan(s, atlas, self._created_generations(s, known, key_provider))
+        keys = self._key_plan(s, atlas, self._created_generations(s, known, key_provider, atlas))
         private = self._private_path(s, atlas, self._atlas_endpoints(s, known))
         plan = self._policy_plan(s, addresses, keys, private)
         self._warn(s, known, addresses, atlas, keys)
@@ -391,31 +391,35 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         answer = mongodbatlas.get_encryption_at_rest(project_id=s.project_id, opts=pulumi.InvokeOptions(parent=self))
         return atlas_encryption(answer)
 
-    def _created_generations(self, s: Settings, project_known: bool, key_provider: aws.Provider | None) -> dict[int, str]:
+    def _created_generations(self, s: Settings, project_known: bool, key_provider: aws.Provider | None,
+                             atlas: AtlasEncryption) -> dict[int, str]:
         """The key generations this stack created before, by their aliases (names the program controls).
 
-        Probed from generation 1 up to keyGeneration, and beyond while they exist, so that a key the
-        stack created is still found (and kept) after keyArn or a lower keyGeneration is set: dropping
-        it from the program would make the engine delete a protected key.
+        Probed from generation 1 upward until one is missing (generations are raised one at a time), in
+        the key's region and in the region of the key Atlas holds, so that a key the stack created is
+        still found (and kept) after keyArn, keyRegion or a lower keyGeneration is set: dropping it from
+        the program would make the engine delete a protected key.
         """
         if not project_known:
             return {}
+        regions = [s.key_region]
+        if atlas.key_id and ":key/" in atlas.key_id and atlas.key_id.split(":")[3] not in regions:
+            regions.append(atlas.key_id.split(":")[3])
         found: dict[int, str] = {}
         invoke = pulumi.InvokeOptions(parent=self, provider=key_provider)
-        generation = 1
-        while generation <= MAX_KEY_GENERATION:
-            alias = s.generation_alias(generation)
-            try:
-                answer = aws.kms.get_alias(name=alias, region=s.key_region, opts=invoke)
-            except Exception as exc:
-                if not alias_not_found(str(exc)):
-                    raise pulumi.RunError(f"atlas-kms: could not read the alias {alias} (to find the keys this stack "
-                                          f"created): {exc}. Let the deployer kms:ListAliases in {s.key_region}.") from exc
-                if generation >= s.key_generation:
-                    break
-            else:
-                found[generation] = str(answer.target_key_arn)
-            generation += 1
+        for region in regions:
+            for generation in range(1, MAX_KEY_GENERATION + 1):
+                alias = s.generation_alias(generation)
+                try:
+                    answer = aws.kms.get_alias(name=alias, region=region, opts=invoke)
+                except Exception as exc:
+                    if not alias_not_found(str(exc)):
+                        raise pulumi.RunError(f"atlas-kms: could not read the alias {alias} (to find the keys this "
+                                              f"stack created): {exc}. Let the deployer kms:ListAliases in {region}.") from exc
+                    if generation >= s.key_generation or generation > max(found, default=0):
+                        break
+                else:
+                    found.setdefault(generation, str(answer.target_key_arn))
         return found
 
     def _stack_roles(self, s: Settings, project_known: bool) -> list[str]:
@@ -467,6 +471,14 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 "drop that path before Atlas's private endpoints exist. Move in two steps: set atlas-kms:network "
                 "both and run `pulumi up` (Atlas creates the endpoints; wait until the stack output privateEndpoints "
                 "shows every one ACTIVE), then set atlas-kms:network private and run `pulumi up` again.")
+        if s.network == "private" and atlas.holds_key:
+            active = {str(e.region_name) for e in endpoints if e.status == "ACTIVE"}
+            waiting = [r for r in s.private_endpoint_regions if r not in active]
+            if waiting:
+                raise pulumi.RunError(
+                    f"atlas-kms:network: private would drop the public path, but Atlas's KMS private endpoint is not "
+                    f"ACTIVE in {', '.join(waiting)} (see the stack output privateEndpoints). Keep atlas-kms:network "
+                    "both and run `pulumi up` again until every endpoint is ACTIVE, then set it to private.")
         if s.uses_private:
             return PrivatePath(require=True, grant=True)
         leaving = atlas.require_private_networking and bool(endpoints)
@@ -558,6 +570,9 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         guards: list[pulumi.Resource] = []
         for generation in keys.generations:
             actions = keys.access_of(generation)
+            # An existing generation stays where it was created: another region would replace it.
+            known_arn = keys.arn_of(generation)
+            region = known_arn.split(":")[3] if known_arn else s.key_region
             policy = role.arn.apply(lambda arn, a=actions: canonical_json(  # type: ignore[misc]
                 key_policy(root, [arn, *stack_roles], policy_cidrs, a, public=plan.public, private=plan.private)))
             suffix = "" if generation == 1 else f"-gen-{generation}"
@@ -571,7 +586,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 rotation_period_in_days=s.rotation_period_days,
                 deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
                 policy=policy,
-                region=s.key_region,
+                region=region,
                 tags={**tags, TAG_GENERATION: str(generation)} if generation > 1 else dict(tags),
                 # A deleted key makes every byte and every snapshot it encrypted unreadable. Protected,
                 # so that no update or destroy can delete it; retained on delete, so that even an
@@ -582,7 +597,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
             )
             aws.kms.Alias(f"{self._name}-key{suffix}-alias", name=s.generation_alias(generation),
-                          target_key_id=key.key_id, region=s.key_region, opts=key_opts)
+                          target_key_id=key.key_id, region=region, opts=key_opts)
             created[generation] = key.arn
             if actions:
                 guards.append(key)

@@ -51,6 +51,16 @@ class AtlasEncryption:
         return self.enabled and bool(self.key_id)
 
 
+def same_key(a: str, b: str) -> bool:
+    """Whether two references name one key: full ARNs compare whole (the replicas of a multi-region key
+    share their `mrk-` id and differ by region), a bare key id compares with an ARN's id.
+    https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html
+    """
+    if ":key/" in a and ":key/" in b:
+        return a == b
+    return key_id_of(a) == key_id_of(b)
+
+
 def key_id_of(key: str) -> str:
     """The key id of an ARN (`arn:...:key/<id>`) or of a bare id."""
     return key.rsplit("key/", 1)[-1] if ":key/" in key else key
@@ -69,7 +79,7 @@ class KeyRef:
         return str(self.arn)
 
     def same_key(self, key: str) -> bool:
-        return self.arn is not None and key_id_of(self.arn) == key_id_of(key)
+        return self.arn is not None and same_key(self.arn, key)
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,11 @@ class KeyPlan:
     # Created generations the program keeps registering (never dropped: a created key is never deleted).
     generations: tuple[int, ...]
     warnings: tuple[str, ...] = ()
+    # The ARN of every generation that exists already (its region stays the one it was created in).
+    existing: tuple[tuple[int, str], ...] = ()
+
+    def arn_of(self, generation: int) -> str | None:
+        return dict(self.existing).get(generation)
 
     @property
     def use(self) -> tuple[KeyRef, ...]:
@@ -125,6 +140,14 @@ def plan_keys(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int,
     """
     generations = set(existing)
     if settings.creates_key:
+        # Generations are created one at a time: the program finds earlier ones by probing their aliases
+        # upward until one is missing, so a skipped number would hide every generation above it later.
+        highest = max(existing, default=0)
+        if settings.key_generation not in existing and settings.key_generation != highest + 1:
+            raise LifecycleError(
+                f"{NAMESPACE}:keyGeneration: {settings.key_generation} skips a generation (the highest this stack "
+                f"created is {highest or 'none yet'}); raise it one at a time: "
+                f"`pulumi config set {NAMESPACE}:keyGeneration {highest + 1}`")
         generations.add(settings.key_generation)
     if settings.creates_key:
         target = KeyRef(arn=existing.get(settings.key_generation), generation=settings.key_generation)
@@ -134,10 +157,10 @@ def plan_keys(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int,
 
     def known(key: str) -> KeyRef | None:
         for g, arn in existing.items():
-            if key_id_of(arn) == key_id_of(key):
+            if same_key(arn, key):
                 return KeyRef(arn=arn, generation=g)
         for arn_ in settings.retained_key_arns:
-            if key_id_of(str(arn_)) == key_id_of(key):
+            if same_key(str(arn_), key):
                 return KeyRef(arn=str(arn_))
         return None
 
@@ -183,4 +206,5 @@ def plan_keys(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int,
         warnings.append(f"{NAMESPACE}:retiredKeyGenerations: {unknown_retired} name no key this stack created; "
                         "nothing to retire there")
     return KeyPlan(target=target, outgoing=outgoing, retained=tuple(retained),
-                   generations=tuple(sorted(generations)), warnings=tuple(warnings))
+                   generations=tuple(sorted(generations)), warnings=tuple(warnings),
+                   existing=tuple(sorted(existing.items())))

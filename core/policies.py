@@ -376,6 +376,16 @@ def plan_policies(
         reserve = policy_size({"S": private_statements(longest, endpoints)}) if endpoints is not None and kind == "inline" else 0
         slots = MANAGED_POLICIES_PER_ROLE - (endpoints is not None)
         chunks = tuple(tuple(c) for c in chunk_cidrs(cidrs, kind, use_keys, restore_keys, reserve=reserve, max_parts=slots))
+    if endpoints is not None:
+        # The private path's own document: its size grows with the keys it names, not the addresses.
+        longest = _longest_access(use_keys, restore_keys)
+        size = policy_size({"Version": "2012-10-17", "Statement": private_statements(longest, endpoints)})
+        limit = MANAGED_POLICY_MAX_CHARS if kind == "managed" else INLINE_POLICIES_MAX_CHARS
+        if size > limit:
+            raise PolicySizeError(
+                f"the private-path policy for {use_keys + restore_keys} keys may reach {size:,} characters; IAM allows "
+                f"{limit:,}. Nothing was changed. Retire keys no snapshot needs (atlas-kms:retiredKeyGenerations, "
+                "atlas-kms:retainedKeyArns).")
     if manage_key_policy:
         check_key_policy_budget(cidrs if enforce_ip else None, public=public, private=endpoints)
     return PolicyPlan(kind=kind, chunks=chunks, enforce_ip=enforce_ip, manage_key_policy=manage_key_policy,

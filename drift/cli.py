@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from config.settings import NAMESPACE, TAG_PROJECT, TAG_STACK, SettingsError, parse_settings
+from config.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import ArnError, parse_key_arn, parse_role_arn
 from core.ips import AddressError, AddressSet, build_address_set
@@ -22,7 +22,7 @@ from core.lifecycle import RESTORE_ACTIONS, key_id_of
 from drift.atlas_api import AtlasClient
 from drift.aws_iam import RoleIndex, find_role, key_arn_of, key_policy, live_policies, role_index, role_tags
 from drift.cloudtrail import cloudtrail_client, denied_calls
-from drift.compare import DriftError, Evidence, Finding, Report, judge
+from drift.compare import ANY_ENDPOINT, DriftError, Evidence, Finding, Report, judge
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
 from drift.restore import KeyAccess as RestoreAccess
 from drift.restore import needed_keys, restore_gaps, retained_snapshots
@@ -65,17 +65,32 @@ def _created_key(kms: Any, settings: Any) -> str | None:
     return key_arn_of(kms, settings.generation_alias(settings.key_generation))
 
 
-def _generations(kms: Any, settings: Any) -> list[str]:
-    """ARNs of the earlier created generations the stack retains (one DescribeKey per generation)."""
-    if not settings.creates_key:
-        return []
+def _generations(kms: Any, settings: Any, judged_key: str | None) -> list[str]:
+    """ARNs of the created generations the stack retains, found by their aliases as the program finds
+    them (upward from 1 until one is missing; one DescribeKey each), the judged key and retired ones aside."""
     found = []
-    for generation in range(1, settings.key_generation):
-        if generation not in settings.retired_generations:
-            arn = key_arn_of(kms, settings.generation_alias(generation))
-            if arn:
-                found.append(arn)
+    for generation in range(1, MAX_KEY_GENERATION + 1):
+        arn = key_arn_of(kms, settings.generation_alias(generation))
+        if arn is None:
+            if generation >= settings.key_generation:
+                break
+            continue
+        if generation not in settings.retired_generations and arn != judged_key:
+            found.append(arn)
     return found
+
+
+def _restore_allowed(settings: Any, identity: list[Labeled], policy: dict[str, Any] | None, role_arn: str,
+                     key_arn: str, action: str) -> Ranges:
+    """Where a restore may call from: Atlas's addresses (the public path) and, with private networking,
+    its VPC endpoint (every address, when the private path allows the action)."""
+    allowed = effective_allowed(identity, policy, role_arn=role_arn, key_arn=key_arn, action=action) \
+        if settings.uses_public else Ranges.none()
+    if settings.uses_private:
+        vpce = (settings.private_endpoint_ids or (ANY_ENDPOINT,))[0]
+        if not effective_allowed(identity, policy, role_arn=role_arn, key_arn=key_arn, action=action, vpce=vpce).is_empty():
+            return Ranges.all()
+    return allowed
 
 
 def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addresses: AddressSet,
@@ -93,13 +108,16 @@ def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addre
             known[key_id_of(arn)] = arn
     access: dict[str, RestoreAccess] = {}
     for key_id in needed_keys(taken):
-        arn = known.get(key_id_of(key_id)) or key_arn_of(kms, key_id)
+        try:
+            arn = known.get(key_id_of(key_id)) or key_arn_of(kms, key_id)
+        except DriftError as exc:
+            report.notes.append(f"the key {key_id} of some snapshots was not checked ({exc})")
+            continue
         if arn is None:
             continue
         policy, _ = key_policy(kms, arn)
         access[key_id_of(key_id)] = RestoreAccess(arn, {
-            action: effective_allowed(identity, policy, role_arn=role_arn, key_arn=arn, action=action)
-            for action in RESTORE_ACTIONS})
+            action: _restore_allowed(settings, identity, policy, role_arn, arn, action) for action in RESTORE_ACTIONS})
     for gap in restore_gaps(taken, access, addresses):
         line = f"pulumi config set --path '{NAMESPACE}:retainedKeyArns[{len(settings.retained_key_arns)}]' {gap.arn or gap.key_id}"
         report.findings.append(Finding("restore", "role policy", gap.cidrs[:1], gap.lacking,
@@ -178,8 +196,8 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         except DriftError as exc:
             gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
         held = (ear or {}).get("customerMasterKeyID")
-        generations = _generations(kms, settings)
-        other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations,
+        generations = _generations(kms, settings, judged_key)
+        other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
                                    *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
         endpoints: list[dict[str, Any]] | None = None
         endpoints_note = ""
@@ -204,7 +222,10 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
                   [c.name for c in clusters])
         if trail_for is not None and since is not None:
             keys = sorted({k for k in (judged_key, *other_keys) if k})
-            _denied(trail_for(settings.key_region), report, role_arn, keys, since, addresses, gateways)
+            if keys:
+                _denied(trail_for(settings.key_region), report, role_arn, keys, since, addresses, gateways)
+            else:
+                report.notes.append("CloudTrail not checked: no key to look up (pass --key-arn)")
         return report
     except SettingsError as exc:
         return Report(stack=stack, unread=["; ".join(exc.problems)])

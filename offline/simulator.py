@@ -327,7 +327,8 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
                replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0) -> Transition:
     """Every state between `before` (applied) and `after`, judged as Atlas would be served.
 
-    `atlas_addresses`: the addresses Atlas uses during the update (default: `after`'s allowedCidrs).
+    `atlas_addresses`: the addresses Atlas uses during the update (default: `after`'s allowedCidrs, or
+    `before`'s when `after` allows none).
     `retained`: keys that snapshots need in both runs (default: in both runs' retainedKeyArns).
     `external_key_policy`: the policy of a key the program does not write (default: AWS's default).
     """
@@ -335,7 +336,10 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
     needs = _prerequisites(steps, before, after)
     relevant = {i for i, s in enumerate(steps) if s.key[0] in RELEVANT}
     ideals, exhaustive = _ideals(needs, relevant, limit, seed)
-    addresses = Ranges.of(list(atlas_addresses if atlas_addresses is not None else after.outputs.get("allowedCidrs") or []))
+    # Atlas's addresses: those the end state allows; for a private end state (it allows none) those of the
+    # start, from which Atlas still calls until its endpoint is ACTIVE.
+    addresses = Ranges.of(list(atlas_addresses) if atlas_addresses is not None else
+                          (after.outputs.get("allowedCidrs") or before.outputs.get("allowedCidrs") or []))
     kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
     ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create")}
     start = _live(steps, frozenset(), before, after)
@@ -375,12 +379,14 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
                                    "KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
         # With private networking required and an endpoint ACTIVE, Atlas calls KMS through it (a request
         # with aws:SourceVpce and no aws:SourceIp); until then, from its public addresses.
-        vpce = endpoints[0] if require and endpoints else None
+        private = endpoints if require else []
         for key, actions, why, then, role_then in needed:
             for action in actions:
-                if vpce is not None:
-                    if _allowed(live, role, key, action, external_key_policy, vpce).is_empty():
-                        result.gaps.append(Gap(done, key, action, [vpce], why + ", through Atlas's VPC endpoint"))
+                if private:
+                    # Atlas may call through any of its ACTIVE endpoints: each must be allowed.
+                    denied = [v for v in private if _allowed(live, role, key, action, external_key_policy, v).is_empty()]
+                    if denied:
+                        result.gaps.append(Gap(done, key, action, denied, why + ", through Atlas's VPC endpoint"))
                     continue
                 missing = required(role_then, then, key, action) - _allowed(live, role, key, action, external_key_policy)
                 if not missing.is_empty():

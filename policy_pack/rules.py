@@ -102,7 +102,9 @@ def atlas_role_policy_least_privilege(resource_type: str, props: Mapping[str, An
         if stmt.get("Effect") != "Allow" or sorted(_list(stmt.get("Action"))) != actions:
             problems.append(f"{sid}: must Allow exactly {', '.join(actions)}")
         resources = _list(stmt.get("Resource"))
-        if not resources or (most is not None and len(resources) > most) or not all(KEY_ARN.match(str(r)) for r in resources):
+        # Replicas of a multi-region key share its mrk- id (one per private endpoint region): they count once.
+        keys = {str(r).rsplit("/", 1)[-1] for r in resources}
+        if not resources or (most is not None and len(keys) > most) or not all(KEY_ARN.match(str(r)) for r in resources):
             what = "one full KMS key ARN (two while Atlas moves to a new key)" if most else "full KMS key ARNs"
             problems.append(f"{sid}: Resource must be {what}, got {stmt.get('Resource')!r}")
         if sid.endswith(PRIVATE_SID_SUFFIX):

@@ -126,8 +126,21 @@ def test_earlier_generations_are_kept_and_retained_and_a_retired_one_loses_acces
     assert plan.access_of(3) == USE_ACTIONS and plan.access_of(2) == USE_ACTIONS and plan.access_of(1) == ()
 
 
-def test_a_generation_that_never_existed_is_not_created_on_the_way_up() -> None:
-    assert plan_keys(make(keyGeneration=3), holding(G1), {1: G1}).generations == (1, 3)
+def test_generations_are_raised_one_at_a_time_so_none_is_ever_hidden_by_a_gap() -> None:
+    with pytest.raises(LifecycleError, match=r"atlas-kms:keyGeneration: 3 skips a generation .*:keyGeneration 2`"):
+        plan_keys(make(keyGeneration=3), holding(G1), {1: G1})
+    with pytest.raises(LifecycleError, match="highest this stack created is none yet"):
+        plan_keys(make(keyGeneration=2), AtlasEncryption(), {})
+    assert plan_keys(make(keyGeneration=2), holding(G1), {1: G1}).generations == (1, 2)
+
+
+def test_replicas_of_a_multi_region_key_are_different_keys() -> None:
+    east = "arn:aws:kms:eu-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+    west = east.replace("eu-west-2", "eu-west-1")
+    plan = plan_keys(make(keyArn=west, retainedKeyArns=[east]), holding(east), {})
+    assert plan.outgoing == KeyRef(arn=east)  # kept with every action while Atlas moves
+    settled = plan_keys(make(keyArn=west, retainedKeyArns=[east]), holding(west), {})
+    assert settled.retained == (KeyRef(arn=east),)
 
 
 def test_with_key_arn_the_created_generations_stay_registered_and_retained() -> None:
@@ -141,8 +154,8 @@ def test_retiring_the_generation_atlas_still_holds_is_refused() -> None:
 
 
 def test_retiring_a_generation_this_stack_never_created_is_said_plainly() -> None:
-    plan = plan_keys(make(keyGeneration=3, retiredKeyGenerations=[2]), holding(G1), {1: G1})
-    assert any("[2] name no key this stack created" in w for w in plan.warnings)
+    plan = plan_keys(make(keyGeneration=2, retiredKeyGenerations=[3]), holding(G1), {1: G1})
+    assert any("[3] name no key this stack created" in w for w in plan.warnings)
 
 
 keys = st.sampled_from([A, B, C, G1, G2])
@@ -211,3 +224,13 @@ def test_private_endpoints_default_to_the_keys_region_and_a_multi_region_key_rea
     assert s.private_endpoint_regions == ("EU_WEST_1", "EU_WEST_2")
     assert s.replica_key_arns == ("arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",)
     assert make(network="public").uses_private is False and make(network="both").uses_public is True
+
+
+def test_a_private_path_naming_too_many_keys_is_refused_before_anything_is_registered() -> None:
+    from core.policies import PolicySizeError, plan_policies
+
+    assert plan_policies([], kind="managed", enforce_ip=True, manage_key_policy=False, public=False, private=(),
+                         use_keys=2, restore_keys=20).private is not None
+    with pytest.raises(PolicySizeError, match="the private-path policy for 82 keys"):
+        plan_policies([], kind="managed", enforce_ip=True, manage_key_policy=False, public=False, private=(),
+                      use_keys=2, restore_keys=80)

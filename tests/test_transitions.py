@@ -257,7 +257,7 @@ def test_a_gap_introduced_on_purpose_is_caught(monkeypatch: pytest.MonkeyPatch) 
 
     def forget_the_outgoing_key(*args: Any, **kwargs: Any) -> KeyPlan:
         plan = real(*args, **kwargs)
-        return KeyPlan(plan.target, None, plan.retained, plan.generations)
+        return KeyPlan(plan.target, None, plan.retained, plan.generations, existing=plan.existing)
 
     monkeypatch.setattr("components.atlas_kms.plan_keys", forget_the_outgoing_key)
     moving = apply(config("existing-key", keyArn=B), "existing-key", first)
@@ -399,3 +399,24 @@ def test_a_foreign_keys_owner_gets_both_paths_statements_and_the_move_is_gap_fre
     private = apply(config("foreign-key", network="private", **granted), "foreign-key", both)
     assert [s["Sid"] for s in private.outputs["keyPolicyStatementsForOwner"]] == ["AtlasRoleUsesKeyPrivately"]
     holds(transition(both, private, external_key_policy=owner_policy))
+
+
+def test_private_is_refused_until_every_endpoint_is_active() -> None:
+    public = apply(config("same-account"), "same-account")
+    world = World.sample()
+    world.endpoint_status = {"EU_WEST_2": ("PENDING_ACCEPTANCE", "")}
+    both = apply(config("same-account", network="both"), "same-account", public, world=world)
+    world = World.sample()
+    world.endpoint_status = {"EU_WEST_2": ("PENDING_ACCEPTANCE", "")}
+    with pytest.raises(Exception, match=r"atlas-kms:network: private would drop the public path.*not ACTIVE in EU_WEST_2"):
+        apply(config("same-account", network="private"), "same-account", both, world=world)
+
+
+def test_moving_from_a_created_key_to_a_key_in_another_region_keeps_the_created_key_where_it_is() -> None:
+    first = apply(config("same-account"), "same-account")
+    other_region = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    moving = apply(config("same-account", keyArn=other_region), "same-account", first)  # no replacement refused
+    holds(transition(first, moving))
+    [key] = moving.of_type(KEY)
+    assert key.inputs["region"] == "eu-west-2"
+    assert moving.outputs["keyArn"] == other_region

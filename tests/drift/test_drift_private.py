@@ -112,3 +112,26 @@ def test_private_networking_off_in_atlas_for_a_private_stack_is_drift(tmp_path: 
     code, body = drift("--stack-file", str(write_stack(tmp_path, "prod", key_arn=key, extra="  atlas-kms:network: private\n")))
     assert code == 1
     assert any("requirePrivateNetworking is off in Atlas" in f["detail"] for f in body["findings"])
+
+
+def test_a_private_stacks_snapshots_are_judged_over_the_private_path(tmp_path: Path, atlas: AtlasState, iam: Any,
+                                                                     key: str) -> None:
+    from .conftest import snapshot
+
+    atlas.encryption_role = deploy_role(iam, "prod", private_documents(key, public=False))
+    private_atlas(atlas, key)
+    atlas.kms_endpoints = [endpoint()]
+    atlas.snapshots["orders"] = [snapshot(key.rsplit("/", 1)[1])]
+    code, body = drift("--stack-file", str(write_stack(tmp_path, "prod", key_arn=key, extra="  atlas-kms:network: private\n")))
+    assert code == 0, body["findings"]
+
+
+def test_no_key_to_judge_with_cloudtrail_on_is_a_verdict_and_a_note_never_a_traceback(
+        tmp_path: Path, atlas: AtlasState, iam: Any) -> None:
+    deploy_role(iam, "prod", [])
+    lines: list[str] = []
+    code = run(["--retries", "1", "--timeout", "2", "--stack-file", str(write_stack(tmp_path, "prod", key_arn=None))],
+               out=lines.append, trail_factory=lambda region: None)
+    # Atlas has no encryption enabled here, which is certainly wrong (exit 1); the key lookup found nothing.
+    assert code == 1 and lines[0].startswith("stack prod: DRIFT")
+    assert "  note     CloudTrail not checked: no key to look up (pass --key-arn)" in lines

@@ -175,3 +175,10 @@ def test_a_partial_wildcard_principal_in_the_trust_policy_fails_the_trust_rule(p
                             "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]}
     assert atlas_trust_policy("aws:iam/role:Role", {"tags": tags, "assumeRolePolicy": json.dumps(trust)}) == [
         "the trust policy must not use a wildcard principal"]
+
+
+def test_the_replicas_of_a_multi_region_key_count_as_one_key() -> None:
+    mrk = "arn:aws:kms:eu-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+    replicas = [mrk, mrk.replace("eu-west-2", "eu-west-1"), mrk.replace("eu-west-2", "us-east-1")]
+    doc = json.loads(policy(Resource=[*replicas, KEY])["policy"])
+    assert atlas_role_policy_least_privilege("aws:iam/policy:Policy", {"policy": json.dumps(doc)}) == []
