@@ -241,46 +241,20 @@ def determinism(shuffles: int, program_runs: int) -> dict[str, int]:
 
 def drift_timing(latency: float, stack_counts: list[int]) -> list[dict[str, Any]]:
     """The drift command against the tests' own stand-ins (moto IAM and KMS server, digest-auth Atlas)."""
-    import logging
     import tempfile
-    import threading
-    from http.server import ThreadingHTTPServer
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from drift.cli import run
-    from tests.drift.conftest import (
-        PRIVATE,
-        PUBLIC,
-        AtlasStandIn,
-        AtlasState,
-        atlas_uses,
-        create_key,
-        deploy_role,
-        expected_documents,
-        write_stack,
-    )
+    from offline.standins import drift_standins
+    from tests.drift.conftest import atlas_uses, create_key, deploy_role, expected_documents, write_stack
 
-    # moto's server logs every request through werkzeug; the report is the output, not the access log.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    state = AtlasState(latency=latency)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (AtlasStandIn,), {"state": state, "nonces": set()}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    os.environ.update(
-        MONGODB_ATLAS_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}", MONGODB_ATLAS_PUBLIC_KEY=PUBLIC,
-        MONGODB_ATLAS_PRIVATE_KEY=PRIVATE, AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-2",
-    )
-    iam = boto3.client("iam")
-    key = create_key(boto3.client("kms", region_name="eu-west-2"))
-    atlas_uses(state, key)
-    docs = expected_documents(key_arn=key)
     rows = []
-    try:
+    with drift_standins(latency=latency) as (state, _):
+        iam = boto3.client("iam")
+        key = create_key(boto3.client("kms", region_name="eu-west-2"))
+        atlas_uses(state, key)
+        docs = expected_documents(key_arn=key)
         for count in stack_counts:
             folder = Path(tempfile.mkdtemp())
             for i in range(count):
@@ -295,9 +269,6 @@ def drift_timing(latency: float, stack_counts: list[int]) -> list[dict[str, Any]
                 if code != 0:
                     raise RuntimeError(f"drift reported exit {code} on an unchanged world")
             rows.append({"stacks": count, "wall": stats(times), "median": statistics.median(times)})
-    finally:
-        moto.stop()
-        server.shutdown()
     return rows
 
 
@@ -308,42 +279,17 @@ def drift_scale(runs: int, roles: int = 2_000, keys: int = 400) -> dict[str, Any
     which is what the command did for every stack before. CloudTrail off: its cost is per key, not per
     account.
     """
-    import logging
     import tempfile
-    import threading
-    from http.server import ThreadingHTTPServer
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from drift.cli import run
-    from tests.drift.conftest import (
-        PRIVATE,
-        PUBLIC,
-        AtlasStandIn,
-        AtlasState,
-        atlas_uses,
-        create_key,
-        deploy_role,
-        expected_documents,
-        write_stack,
-    )
+    from offline.standins import drift_standins
+    from tests.drift.conftest import atlas_uses, create_key, deploy_role, expected_documents, write_stack
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    state = AtlasState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (AtlasStandIn,), {"state": state, "nonces": set()}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    os.environ.update(
-        MONGODB_ATLAS_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}", MONGODB_ATLAS_PUBLIC_KEY=PUBLIC,
-        MONGODB_ATLAS_PRIVATE_KEY=PRIVATE, AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-2",
-    )
-    iam, kms = boto3.client("iam"), boto3.client("kms", region_name="eu-west-2")
-    folder = Path(tempfile.mkdtemp())
-    try:
+    with drift_standins() as (state, _):
+        iam, kms = boto3.client("iam"), boto3.client("kms", region_name="eu-west-2")
+        folder = Path(tempfile.mkdtemp())
         key = create_key(kms, stack="scale")  # a created key: found by its alias
         role = deploy_role(iam, "scale", expected_documents(key_arn=key))
         atlas_uses(state, key)
@@ -368,9 +314,6 @@ def drift_scale(runs: int, roles: int = 2_000, keys: int = 400) -> dict[str, Any
         for i in range(keys):
             kms.create_key(Description=f"unrelated {i}", Tags=[{"TagKey": "team", "TagValue": "x"}])
         loaded = {"reported": timed(True), "tags": timed(False)}
-    finally:
-        moto.stop()
-        server.shutdown()
     return {"runs": runs, "roles": roles, "keys": keys, "empty": empty, "loaded": loaded}
 
 

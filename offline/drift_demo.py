@@ -9,18 +9,14 @@ Atlas's calls from that node were refused.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,12 +38,9 @@ def _drift(stack_file: Path, env: dict[str, str]) -> int:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    from offline.standins import drift_standins
     from tests.drift.cloudtrail_standin import kms_event, running_standin
     from tests.drift.conftest import (
-        PRIVATE,
-        PUBLIC,
-        AtlasStandIn,
-        AtlasState,
         atlas_uses,
         create_key,
         deploy_role,
@@ -56,20 +49,9 @@ def main() -> int:
         write_stack,
     )
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    atlas = AtlasState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (AtlasStandIn,), {"state": atlas, "nonces": set()}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    with running_standin() as (trail, trail_url), tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MONGODB_ATLAS_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
-               "MONGODB_ATLAS_PUBLIC_KEY": PUBLIC, "MONGODB_ATLAS_PRIVATE_KEY": PRIVATE,
-               "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ENDPOINT_URL_CLOUDTRAIL": trail_url,
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-2"}
-        env.pop("AWS_PROFILE", None)
-        os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    with drift_standins() as (atlas, base), running_standin() as (trail, trail_url), \
+            tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, **base, "AWS_ENDPOINT_URL_CLOUDTRAIL": trail_url}
         kms, iam = boto3.client("kms", region_name="eu-west-2"), boto3.client("iam", region_name="eu-west-2")
         key = create_key(kms)
         atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=key))
@@ -91,8 +73,6 @@ def main() -> int:
                                   source_ip="198.51.100.150", error_code="AccessDenied") for m in (12, 9, 6)]
         third = _drift(stack, env)
         print("\nFix: `pulumi up` for the stack regenerates the policies; the command then exits 0 again.")
-    server.shutdown()
-    moto.stop()
     return 0 if (first, second, third) == (0, 1, 1) else 1
 
 
