@@ -248,3 +248,16 @@ def test_every_behaviour_above_is_what_the_program_runs_against() -> None:
     assert second.changes_against(first) == []
     assert json.loads(second.one(KEY).inputs["policy"]) == json.loads(first.one(KEY).inputs["policy"])
     assert not list(itertools.islice((r for r in second.registrations if r.type == KEY and not r.protect), 1))
+
+
+def test_the_program_requires_the_first_provider_release_that_retries_cannot_assume_role() -> None:
+    # pulumi-mongodbatlas 4.2 (terraform-provider-mongodbatlas PR #4064): EncryptionAtRest's create retries
+    # CANNOT_ASSUME_ROLE for up to 3 minutes; before it, the check never matched.
+    from importlib import metadata
+
+    from offline.harness import ROOT
+
+    line = next(x for x in (ROOT / "requirements.txt").read_text().splitlines() if x.startswith("pulumi-mongodbatlas"))
+    assert line.startswith("pulumi-mongodbatlas>=4.2,")
+    major, minor = (int(p) for p in metadata.version("pulumi-mongodbatlas").split(".")[:2])
+    assert (major, minor) >= (4, 2)
