@@ -344,13 +344,12 @@ def _parse_network(raw: dict[str, Any], key_arn: KeyArn | None, key_region: str,
     regions_key, ids_key = f"{NAMESPACE}:privateEndpointRegions", f"{NAMESPACE}:privateEndpointIds"
     raw_regions = _decode(raw.get("privateEndpointRegions"), regions_key, problems)
     raw_ids = _decode(raw.get("privateEndpointIds"), ids_key, problems)
-    if network == "public":
-        for k, v in ((regions_key, raw_regions), (ids_key, raw_ids)):
-            if v is not None:
-                problems.append(f"{k}: only with {key} private or both; remove it, or set {key}")
-        return network, (), ()
+    if network == "public" and raw_regions is not None:
+        problems.append(f"{regions_key}: only with {key} private or both; remove it, or set {key}")
     regions: list[str] = []
     for i, entry in enumerate(_str_list(raw_regions, regions_key, problems) or [] if raw_regions is not None else []):
+        if network == "public":
+            break
         enum = ATLAS_AWS_REGIONS.get(entry, entry)
         if enum not in ATLAS_AWS_REGIONS.values():
             problems.append(f"{regions_key}[{i}]: {entry!r} is not an AWS region Atlas knows (like eu-west-2 or EU_WEST_2)")
@@ -359,7 +358,7 @@ def _parse_network(raw: dict[str, Any], key_arn: KeyArn | None, key_region: str,
         else:
             regions.append(enum)
     own = ATLAS_AWS_REGIONS.get(key_region, "")
-    if not regions and own:
+    if not regions and own and network != "public":
         regions = [own]
     multi_region = key_arn is not None and key_arn.key_id.startswith("mrk-")
     for enum in regions:
@@ -368,6 +367,7 @@ def _parse_network(raw: dict[str, Any], key_arn: KeyArn | None, key_region: str,
                 f"{regions_key}: {enum} is not the key's region ({key_region}); an endpoint there reaches the key "
                 f"only through a replica of a multi-region key: give {NAMESPACE}:keyArn of a multi-region key (mrk-...) "
                 "replicated to that region, or remove the region (this program creates single-region keys)")
+    # Kept with network public too: while the private path is left (two runs), its grant stays pinned.
     ids: list[str] = []
     for i, entry in enumerate(_str_list(raw_ids, ids_key, problems) or [] if raw_ids is not None else []):
         if not _VPCE_ID.fullmatch(entry):

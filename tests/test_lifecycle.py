@@ -205,7 +205,7 @@ def test_one_key_writes_the_same_document_as_before_and_retained_keys_add_a_rest
 @pytest.mark.parametrize(("config", "says"), [
     ({"network": "vpn"}, "atlas-kms:network: 'vpn' is not one of public, private, both"),
     ({"privateEndpointRegions": ["eu-west-2"]}, "atlas-kms:privateEndpointRegions: only with atlas-kms:network private or both"),
-    ({"privateEndpointIds": ["vpce-0a1b2c3d4e5f67890"]}, "atlas-kms:privateEndpointIds: only with atlas-kms:network private or both"),
+    ({"privateEndpointIds": ["vpce-1"]}, "atlas-kms:privateEndpointIds[0]: 'vpce-1' is not a VPC endpoint id"),
     ({"network": "private", "privateEndpointRegions": ["mars-1"]}, "atlas-kms:privateEndpointRegions[0]: 'mars-1' is not an AWS region Atlas knows"),
     ({"network": "both", "privateEndpointRegions": ["eu-west-2", "EU_WEST_2"]}, "atlas-kms:privateEndpointRegions[1]: 'EU_WEST_2' is listed twice"),
     ({"network": "both", "privateEndpointRegions": ["eu-west-1"]}, "atlas-kms:privateEndpointRegions: EU_WEST_1 is not the key's region (eu-west-2)"),
@@ -224,6 +224,9 @@ def test_private_endpoints_default_to_the_keys_region_and_a_multi_region_key_rea
     assert s.private_endpoint_regions == ("EU_WEST_1", "EU_WEST_2")
     assert s.replica_key_arns == ("arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",)
     assert make(network="public").uses_private is False and make(network="both").uses_public is True
+    # Pinned ids stay with network public: they keep the grant pinned while the private path is left.
+    assert make(privateEndpointIds=["vpce-0a1b2c3d4e5f67890"]).private_endpoint_ids == ("vpce-0a1b2c3d4e5f67890",)
+    assert make().private_endpoint_regions == ()
 
 
 def test_a_private_path_naming_too_many_keys_is_refused_before_anything_is_registered() -> None:
