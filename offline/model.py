@@ -285,8 +285,9 @@ class ProviderModel:
 
     def _setup(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
                deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
-        role_id = _stable_id(name, "atlas-role")
-        external_id = str(uuid.UUID(_stable_id(name, "external-id", length=32)))
+        seed = self._seed(SETUP, name)
+        role_id = _stable_id(seed, "atlas-role")
+        external_id = str(uuid.UUID(_stable_id(seed, "external-id", length=32)))
         self._made_up(role_id, external_id)
         return role_id, {**inputs, "roleId": role_id, "awsConfigs": [{
             "atlasAwsAccountArn": ATLAS_PRINCIPALS[self.atlas_gov],

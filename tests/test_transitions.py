@@ -420,3 +420,15 @@ def test_moving_from_a_created_key_to_a_key_in_another_region_keeps_the_created_
     [key] = moving.of_type(KEY)
     assert key.inputs["region"] == "eu-west-2"
     assert moving.outputs["keyArn"] == other_region
+
+
+@pytest.mark.parametrize("stack", ["same-account", "existing-key"])
+def test_a_new_setup_changes_the_trust_policy_in_place_and_atlas_keeps_its_key(stack: str) -> None:
+    setup = ("mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup", "atlas-kms-access-setup")
+    first = apply(config(stack), stack)
+    renewed = apply(config(stack), stack, first, replace=[setup])
+    t = transition(first, renewed, replace=[setup])
+    holds(t)
+    changed = {s.key[1]: s for s in t.steps if s.kind != "delete-replaced"}
+    assert changed["atlas-kms-role"].kind == "update" and changed["atlas-kms-role"].changed == ("assumeRolePolicy",)
+    assert changed["atlas-kms-role-propagation"].kind == "replace"  # the wait is armed again
