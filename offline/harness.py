@@ -389,6 +389,18 @@ def run_program(
 
         return collect()
 
+    # A provider error fails one registration; the engine reports it once, but the SDK leaves the Outputs
+    # that depended on it holding the same exception, and asyncio prints each as "never retrieved" when
+    # they are collected. The caller already got the error: those copies are not shown again.
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), ProviderError):
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(quiet)
     try:
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
