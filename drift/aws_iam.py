@@ -65,14 +65,19 @@ def role_tags(iam: Any, role_arn: str) -> dict[str, str]:
     name = role_arn.rsplit("/", 1)[-1]
     try:
         role = iam.get_role(RoleName=name)["Role"]
-    except botocore.exceptions.BotoCoreError as exc:
-        raise DriftError(f"AWS IAM: {exc}") from None
-    except botocore.exceptions.ClientError as exc:
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise _iam_failure(exc, f"Atlas uses the IAM role {role_arn} for encryption at rest, but it does not exist") from None
+    return {t["Key"]: t["Value"] for t in role.get("Tags") or []}
+
+
+def _iam_failure(exc: Exception, missing: str) -> DriftError:
+    """An IAM error as one line; NoSuchEntity (the role is gone) as `missing`."""
+    if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response["Error"]
         if err.get("Code") == "NoSuchEntity":
-            raise DriftError(f"Atlas uses the IAM role {role_arn} for encryption at rest, but it does not exist") from None
-        raise DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}") from None
-    return {t["Key"]: t["Value"] for t in role.get("Tags") or []}
+            return DriftError(missing)
+        return DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}")
+    return DriftError(f"AWS IAM: {exc}")
 
 
 def key_arn_of(kms: Any, key: str) -> str | None:
@@ -104,13 +109,8 @@ def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
                 doc = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
                 policies.append(LivePolicy(name, "inline", _document(doc)))
         return policies
-    except botocore.exceptions.BotoCoreError as exc:
-        raise DriftError(f"AWS IAM: {exc}") from None
-    except botocore.exceptions.ClientError as exc:
-        err = exc.response["Error"]
-        if err.get("Code") == "NoSuchEntity":
-            raise DriftError(f"IAM role {role_name} not found") from None
-        raise DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise _iam_failure(exc, f"IAM role {role_name} not found") from None
 
 
 def _client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str]:
