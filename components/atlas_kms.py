@@ -301,7 +301,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         atlas = self._atlas_encryption(s, known)
         key_provider = self._key_provider(s, args.get("default_tags") or {})
         keys = self._key_plan(s, atlas, self._created_generations(s, known, key_provider, atlas))
-        private = self._private_path(s, atlas, self._atlas_endpoints(s, known))
+        private = self._private_path(s, atlas, self._atlas_endpoints(s, known, atlas))
         plan = self._policy_plan(s, addresses, keys, private)
         self._warn(s, known, addresses, atlas, keys)
 
@@ -448,9 +448,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         except LifecycleError as exc:
             raise pulumi.RunError(f"atlas-kms: {exc}") from exc
 
-    def _atlas_endpoints(self, s: Settings, project_known: bool) -> list[Any]:
-        """The KMS private endpoints Atlas has for the project now (a new project has none)."""
-        if not project_known:
+    def _atlas_endpoints(self, s: Settings, project_known: bool, atlas: AtlasEncryption) -> list[Any]:
+        """The KMS private endpoints Atlas has for the project now (a new project has none).
+
+        Asked only where they can matter (the stack uses the private path, or Atlas still requires it),
+        so that a public stack never depends on an endpoint API it does not use.
+        """
+        if not project_known or not (s.uses_private or atlas.require_private_networking):
             return []
         answer = mongodbatlas.get_encryption_at_rest_private_endpoints(
             cloud_provider="AWS", project_id=s.project_id, opts=pulumi.InvokeOptions(parent=self))

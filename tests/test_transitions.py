@@ -432,3 +432,11 @@ def test_a_new_setup_changes_the_trust_policy_in_place_and_atlas_keeps_its_key(s
     changed = {s.key[1]: s for s in t.steps if s.kind != "delete-replaced"}
     assert changed["atlas-kms-role"].kind == "update" and changed["atlas-kms-role"].changed == ("assumeRolePolicy",)
     assert changed["atlas-kms-role-propagation"].kind == "replace"  # the wait is armed again
+
+
+def test_a_public_stack_never_asks_for_private_endpoints() -> None:
+    token = "mongodbatlas:index/getEncryptionAtRestPrivateEndpoints:getEncryptionAtRestPrivateEndpoints"
+    public = apply(config("same-account"), "same-account", apply(config("same-account"), "same-account"))
+    assert token not in [t for t, _ in public.calls]
+    both = apply(config("same-account", network="both"), "same-account", public)
+    assert token in [t for t, _ in both.calls]
