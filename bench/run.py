@@ -246,8 +246,8 @@ def drift_timing(latency: float, stack_counts: list[int]) -> list[dict[str, Any]
     import boto3
 
     from drift.cli import run
-    from offline.standins import drift_standins
-    from tests.drift.conftest import atlas_uses, create_key, deploy_role, expected_documents, write_stack
+    from standins.atlas import atlas_uses, create_key, deploy_role, expected_documents, write_stack
+    from standins.servers import drift_standins
 
     rows = []
     with drift_standins(latency=latency) as (state, _):
@@ -284,8 +284,8 @@ def drift_scale(runs: int, roles: int = 2_000, keys: int = 400) -> dict[str, Any
     import boto3
 
     from drift.cli import run
-    from offline.standins import drift_standins
-    from tests.drift.conftest import atlas_uses, create_key, deploy_role, expected_documents, write_stack
+    from standins.atlas import atlas_uses, create_key, deploy_role, expected_documents, write_stack
+    from standins.servers import drift_standins
 
     with drift_standins() as (state, _):
         iam, kms = boto3.client("iam"), boto3.client("kms", region_name="eu-west-2")

@@ -38,9 +38,7 @@ def _drift(stack_file: Path, env: dict[str, str]) -> int:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from offline.standins import drift_standins
-    from tests.drift.cloudtrail_standin import kms_event, running_standin
-    from tests.drift.conftest import (
+    from standins.atlas import (
         atlas_uses,
         create_key,
         deploy_role,
@@ -48,6 +46,8 @@ def main() -> int:
         mutate,
         write_stack,
     )
+    from standins.cloudtrail import kms_event, running_standin
+    from standins.servers import drift_standins
 
     with drift_standins() as (atlas, base), running_standin() as (trail, trail_url), \
             tempfile.TemporaryDirectory() as tmp:

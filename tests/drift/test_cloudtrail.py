@@ -33,7 +33,7 @@ from drift.cloudtrail import (
     denied_calls,
     shared_throttle,
 )
-from tests.drift.cloudtrail_standin import (
+from standins.cloudtrail import (
     CONTENT_TYPE,
     KEY_ARN,
     REGION,

@@ -1,6 +1,6 @@
 """The drift command reports Atlas's KMS calls that AWS refused (CloudTrail), finding `denied`, exit 1.
 
-Against the CloudTrail stand-in (tests/drift/cloudtrail_standin.py, validated against botocore's own
+Against the CloudTrail stand-in (standins/cloudtrail.py, validated against botocore's own
 service model and rate-limited as the service is), moto's IAM and KMS, and the Atlas stand-in.
 """
 
@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 
 from drift.cli import run
+from standins.cloudtrail import CloudTrailState, kms_event, running_standin
 
-from .cloudtrail_standin import CloudTrailState, kms_event, running_standin
 from .conftest import AtlasState, atlas_uses, create_key, deploy_role, expected_documents, write_stack
 
 
