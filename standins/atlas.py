@@ -84,13 +84,14 @@ def snapshot(key_id: str | None, *, days_old: int = 1, keep_days: int = 30, id_:
 
 
 def sample_control_plane() -> dict[str, Any]:
-    data = json.loads((ROOT / "samples/atlas/control-plane-ip-addresses.json").read_text())
+    data: dict[str, Any] = json.loads((ROOT / "samples/atlas/control-plane-ip-addresses.json").read_text())
     data.pop("x-source")
     return data
 
 
 def sample_project() -> dict[str, Any]:
-    return json.loads((ROOT / "samples/atlas/project-ip-addresses.json").read_text())
+    data: dict[str, Any] = json.loads((ROOT / "samples/atlas/project-ip-addresses.json").read_text())
+    return data
 
 
 @dataclass

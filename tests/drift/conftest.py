@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from standins.atlas import (  # noqa: F401 (the tests' vocabulary, imported from here)
+from standins.atlas import (
     KEY_ARN,
     PRIVATE,
     PROJECT,
@@ -29,6 +29,9 @@ from standins.atlas import (  # noqa: F401 (the tests' vocabulary, imported from
     snapshot_page,
     write_stack,
 )
+
+# The tests' vocabulary, imported from here.
+__all__ = ["KEY_ARN", "PRIVATE", "PROJECT", "PUBLIC", "AtlasState", "access_answer", "atlas", "atlas_uses", "create_key", "deploy_role", "expected_documents", "iam", "kms", "moto_url", "mutate", "running_atlas", "sample_control_plane", "sample_project", "snapshot", "snapshot_page", "write_stack"]
 
 
 @pytest.fixture()
