@@ -12,7 +12,8 @@ from pulumi.runtime import config as runtime_config
 
 from components.atlas_kms import AtlasKmsEncryption, AtlasKmsEncryptionArgs
 from config.args import args_from_config
-from config.settings import ATLAS_GOV_SETTING, NAMESPACE, SettingsError, parse_settings
+from config.settings import ATLAS_GOV_SETTING, SettingsError, parse_settings
+from core.settings import NAMESPACE
 
 
 def _raw_config() -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pulumi_mongodbatlas as mongodbatlas
 import pulumiverse_time as time
 
 from config.args import config_from_args
-from config.settings import MAX_KEY_GENERATION, TAG_PROJECT, TAG_STACK, Mode, Settings, SettingsError, parse_settings
+from config.settings import SettingsError, parse_settings
 from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set, is_wide
 from core.lifecycle import AtlasEncryption, KeyPlan, KeyRef, LifecycleError, plan_keys, rotation_reminder_days
 from core.policies import (
@@ -33,6 +33,7 @@ from core.policies import (
     plan_policies,
     trust_policy,
 )
+from core.settings import MAX_KEY_GENERATION, TAG_PROJECT, TAG_STACK, Mode, Settings
 
 COMPONENT_TYPE = "atlas-kms:index:AtlasKmsEncryption"
 

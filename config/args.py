@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from config.settings import NAMESPACE
+from core.settings import NAMESPACE
 
 # Settings whose value may be the word "all" or a list: Args carry them as lists (the schema has no unions).
 ALL_OR_LIST = ("controlPlane", "clusters")

@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from config.settings import NAMESPACE, Settings
-from core.policies import ATLAS_KMS_ACTIONS as USE_ACTIONS
-from core.policies import RESTORE_ACTIONS
+from core.policies import RESTORE_ACTIONS, USE_ACTIONS
+from core.settings import NAMESPACE, Settings
 
-__all__ = ["RESTORE_ACTIONS", "USE_ACTIONS", "AtlasEncryption", "KeyPlan", "KeyRef", "LifecycleError", "plan_keys", "rotation_reminder_days"]
+__all__ = ["AtlasEncryption", "KeyPlan", "KeyRef", "LifecycleError", "plan_keys", "rotation_reminder_days"]
 
 
 class LifecycleError(ValueError):

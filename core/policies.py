@@ -18,7 +18,7 @@ from core.split import greedy_split, stable_split
 
 # The only KMS actions Atlas needs on the key.
 # https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
-ATLAS_KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
+USE_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
 
 # Key administration without any cryptographic use: the key account keeps full
 # control of the key (no unmanageable key) while only Atlas's role can encrypt or
@@ -126,7 +126,7 @@ def _resource(arns: Sequence[str]) -> str | list[str]:
 
 
 def role_kms_statement(key_arn: str | Sequence[str], cidrs: Sequence[str] | None, sid: str = ROLE_STATEMENT_SID,
-                       actions: Sequence[str] = ATLAS_KMS_ACTIONS, condition: Document | None = None) -> Document:
+                       actions: Sequence[str] = USE_ACTIONS, condition: Document | None = None) -> Document:
     """One statement of the Atlas role: `actions` on the keys, from `cidrs` (or under `condition`, the
     private path). `cidrs=None` and no condition only with an explicit opt-out."""
     arns = [key_arn] if isinstance(key_arn, str) else list(key_arn)
@@ -276,7 +276,7 @@ def trust_policy(atlas_aws_account_arn: str, external_id: str) -> Document:
 
 
 def key_user_statement(role_arn: str | Sequence[str], cidrs: Sequence[str] | None,
-                       actions: Sequence[str] = ATLAS_KMS_ACTIONS, private: Sequence[str] | None = None) -> Document:
+                       actions: Sequence[str] = USE_ACTIONS, private: Sequence[str] | None = None) -> Document:
     """The key-policy statement that lets Atlas's role use the key.
 
     In a key policy `Resource: "*"` means "this key" (the policy is attached to one key).
@@ -297,7 +297,7 @@ def key_user_statement(role_arn: str | Sequence[str], cidrs: Sequence[str] | Non
 
 
 def key_policy(key_account_root: str, role_arn: str | Sequence[str], cidrs: Sequence[str] | None,
-               actions: Sequence[str] = ATLAS_KMS_ACTIONS, *, public: bool = True,
+               actions: Sequence[str] = USE_ACTIONS, *, public: bool = True,
                private: Sequence[str] | None = None) -> Document:
     """Key policy of a key this program manages: the key account administers, Atlas uses it with
     `actions` (all three, what a restore needs for a retained key, or none for a retired one).

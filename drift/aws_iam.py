@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import botocore.exceptions
 
-from config.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
+from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from drift.compare import DriftError
 
 

@@ -14,11 +14,13 @@ from typing import Any
 
 import boto3
 
-from config.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, SettingsError, parse_settings
+from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import ArnError, parse_key_arn, parse_role_arn
 from core.ips import AddressError, AddressSet, build_address_set
-from core.lifecycle import RESTORE_ACTIONS, key_id_of
+from core.lifecycle import key_id_of
+from core.policies import RESTORE_ACTIONS
+from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
 from drift.atlas_api import AtlasClient
 from drift.aws_iam import RoleIndex, find_role, key_arn_of, key_policy, live_policies, role_index, role_tags
 from drift.cloudtrail import cloudtrail_client, denied_calls

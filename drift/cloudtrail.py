@@ -70,7 +70,7 @@ import botocore.exceptions
 from core.arns import ArnError, RoleArn, parse_key_arn, parse_role_arn
 
 KMS_SOURCE = "kms.amazonaws.com"
-# The three KMS actions Atlas uses (drift.evaluate.ATLAS_ACTIONS), as CloudTrail names the events.
+# The three KMS actions Atlas uses (core.policies.USE_ACTIONS), as CloudTrail names the events.
 WATCHED_EVENTS: tuple[str, ...] = ("Decrypt", "DescribeKey", "Encrypt")
 # Errors that mean "the key cannot be used in its current state", as listed for Decrypt, Encrypt and
 # DescribeKey in botocore's KMS model (botocore/data/kms/2014-11-01/service-2.json) and the KMS API
@@ -159,7 +159,7 @@ class DeniedGroup:
     origin_kind: OriginKind  # "ip": sourceIPAddress; "vpc-endpoint": vpcEndpointId (PrivateLink)
     origin: str  # the address, or the vpce-... id
     count: int
-    actions: tuple[str, ...]  # "kms:Decrypt", ... (the spelling of drift.evaluate.ATLAS_ACTIONS)
+    actions: tuple[str, ...]  # "kms:Decrypt", ... (the spelling of core.policies.USE_ACTIONS)
     error_codes: tuple[str, ...]
     first_seen: datetime
     last_seen: datetime

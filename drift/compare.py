@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from core.ips import AddressSet
 from drift.evaluate import (
-    ATLAS_ACTIONS,
+    USE_ACTIONS,
     CannotEvaluate,
     Labeled,
     Ranges,
@@ -141,7 +141,7 @@ def _per_cidr(lacks: dict[str, Ranges]) -> list[tuple[str, tuple[str, ...]]]:
     out = []
     for cidr in union.cidrs():
         one = Ranges.of([cidr])
-        out.append((cidr, tuple(a for a in ATLAS_ACTIONS if not (lacks[a] & one).is_empty())))
+        out.append((cidr, tuple(a for a in USE_ACTIONS if not (lacks[a] & one).is_empty())))
     return out
 
 
@@ -216,7 +216,7 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
     allowed: dict[str, Ranges] = {}
     direct_any = Ranges.none()
     same_account = key_arn.split(":")[4] == e.role_arn.split(":")[4]
-    for action in ATLAS_ACTIONS:
+    for action in USE_ACTIONS:
         role_allows, role_denies = identity_sets(e.identity, action=action, resource=key_arn)
         role = role_allows - role_denies
         # The verdict itself is the evaluator's, which follows KMS's rules; the layers below only say
@@ -284,7 +284,7 @@ def _judge_private_path(report: Report, e: Evidence, key_arn: str) -> None:
     named = [str(p.get("privateEndpointConnectionName")) for p in e.endpoints or []
              if str(p.get("privateEndpointConnectionName", "")).startswith("vpce-")]
     for vpce in (e.endpoint_ids or tuple(named) or (ANY_ENDPOINT,)):
-        lacking = tuple(a for a in ATLAS_ACTIONS if effective_allowed(
+        lacking = tuple(a for a in USE_ACTIONS if effective_allowed(
             e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=a, vpce=vpce).is_empty())
         if lacking:
             report.findings.append(Finding("missing", "private path", (), lacking, (f"VPC endpoint {vpce}",), detail=(

@@ -33,9 +33,10 @@ from typing import Any, Literal
 # The address sets are core.addresses' (the same type the program collapses its CIDRs with), re-exported
 # here as drift.evaluate.Ranges for this package's callers.
 from core.addresses import AddressSyntaxError, Ranges
+from core.policies import USE_ACTIONS
 
 __all__ = [
-    "ATLAS_ACTIONS",
+    "USE_ACTIONS",
     "CannotEvaluate",
     "Excess",
     "KeyPolicyView",
@@ -49,9 +50,6 @@ __all__ = [
     "statements",
 ]
 
-# The only actions the program grants (core.policies.ATLAS_KMS_ACTIONS), sorted.
-# https://www.mongodb.com/docs/atlas/security-aws-kms/#prerequisites
-ATLAS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
 
 Labeled = tuple[str, dict[str, Any]]  # (policy label, policy document)
 
@@ -490,8 +488,8 @@ class Excess:
     what: str  # a sentence, e.g. "allows kms:* (more than kms:Decrypt, kms:DescribeKey, kms:Encrypt) on the key"
 
 
-_ATLAS_LOWER = {a.lower() for a in ATLAS_ACTIONS}
-_MORE_THAN = f"(more than {', '.join(ATLAS_ACTIONS)})"
+_ATLAS_LOWER = {a.lower() for a in USE_ACTIONS}
+_MORE_THAN = f"(more than {', '.join(USE_ACTIONS)})"
 
 
 def _is_atlas_action(pattern: str) -> bool:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.ips import AddressSet
-from core.lifecycle import RESTORE_ACTIONS, key_id_of
+from core.lifecycle import key_id_of
+from core.policies import RESTORE_ACTIONS
 from drift.evaluate import Ranges
 
 

@@ -37,7 +37,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.lifecycle import RESTORE_ACTIONS, USE_ACTIONS, key_id_of
+from core.lifecycle import key_id_of
+from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ProgramRun, Registration
 from offline.model import AUTH, EAR, ENDPOINT, KEY, KEY_POLICY, POLICY, ROLE, differs, reveal

@@ -21,9 +21,9 @@ from urllib.parse import unquote
 
 import jsonschema
 
-from config.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from core.ips import ClusterAddresses, SourceSelection, build_address_set
 from core.policies import plan_policies
+from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 
 DATA = Path(__file__).parent / "schemas"
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,15 +11,13 @@ from hypothesis import strategies as st
 
 from config.settings import SettingsError, parse_settings
 from core.lifecycle import (
-    RESTORE_ACTIONS,
-    USE_ACTIONS,
     AtlasEncryption,
     KeyRef,
     LifecycleError,
     plan_keys,
     rotation_reminder_days,
 )
-from core.policies import KeyAccess, policy_size, role_policy_documents
+from core.policies import RESTORE_ACTIONS, USE_ACTIONS, KeyAccess, policy_size, role_policy_documents
 
 PROJECT = "6f1e2d3c4b5a697887766554"
 A = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from core.arns import LONGEST_KEY_ARN
 from core.policies import (
-    ATLAS_KMS_ACTIONS,
     INLINE_POLICIES_MAX_CHARS,
     KEY_ADMIN_ACTIONS,
     MANAGED_POLICIES_PER_ROLE,
     MANAGED_POLICY_MAX_CHARS,
+    USE_ACTIONS,
     PolicySizeError,
     canonical_json,
     chunk_cidrs,
@@ -78,7 +78,7 @@ def test_the_key_policy_keeps_the_key_account_as_administrator_and_lets_only_the
     assert not set(admin["Action"]) & {"kms:Decrypt", "kms:Encrypt"}
     assert all("*" not in a for a in KEY_ADMIN_ACTIONS)
     assert user["Principal"] == {"AWS": ROLE}
-    assert user["Action"] == list(ATLAS_KMS_ACTIONS)
+    assert user["Action"] == list(USE_ACTIONS)
     assert user["Condition"] == {"IpAddress": {"aws:SourceIp": ["3.92.113.229/32"]}}
 
 

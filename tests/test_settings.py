@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from config.settings import Mode, SettingsError, parse_settings
+from config.settings import SettingsError, parse_settings
 from core.ips import SourceSelection
+from core.settings import Mode
 
 PROJECT = "6f1e2d3c4b5a697887766554"
 ROLE_ACCOUNT = "111122223333"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from config.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from core.policies import plan_policies
+from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from drift import atlas_api
 from drift.cli import run
 from drift.evaluate import Ranges

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drift.evaluate import (
-    ATLAS_ACTIONS,
+    USE_ACTIONS,
     CannotEvaluate,
     Excess,
     KeyPolicyView,
@@ -53,7 +53,7 @@ def stmt(**fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "Sid": "AtlasEncryptionAtRestKms",
         "Effect": "Allow",
-        "Action": list(ATLAS_ACTIONS),
+        "Action": list(USE_ACTIONS),
         "Resource": KEY,
         "Condition": {"IpAddress": {"aws:SourceIp": ATLAS_CIDRS}},
     }
@@ -105,8 +105,8 @@ FORMS = [
     Form("another Sid on another key", (stmt(Sid="HandWritten", Resource=OTHER_KEY),), "kms:Encrypt", NOTHING),
     Form("Resource as a one-element list", (stmt(Resource=[KEY]),), "kms:Decrypt", ATLAS),
     Form("Resource as a list of another key", (stmt(Resource=[OTHER_KEY]),), "kms:Decrypt", NOTHING),
-    Form("actions in another order", (stmt(Action=list(reversed(ATLAS_ACTIONS))),), "kms:DescribeKey", ATLAS),
-    Form("actions in another order, another action", (stmt(Action=list(reversed(ATLAS_ACTIONS))),), "kms:GenerateDataKey", NOTHING),
+    Form("actions in another order", (stmt(Action=list(reversed(USE_ACTIONS))),), "kms:DescribeKey", ATLAS),
+    Form("actions in another order, another action", (stmt(Action=list(reversed(USE_ACTIONS))),), "kms:GenerateDataKey", NOTHING),
     Form("one action as a string", (stmt(Action="kms:Decrypt"),), "kms:Decrypt", ATLAS),
     Form("one action as a string, another action", (stmt(Action="kms:Decrypt"),), "kms:Encrypt", NOTHING),
     Form("action names are case-insensitive", (stmt(Action="KMS:decrypt"),), "kms:Decrypt", ATLAS),
@@ -167,10 +167,9 @@ def test_identity_policy_form(form: Form) -> None:
     assert identity_allowed(role(*form.stmts), action=form.action, resource=KEY) == form.expected
 
 
-def test_the_actions_are_those_the_program_grants() -> None:
-    from core.policies import ATLAS_KMS_ACTIONS
-
-    assert ATLAS_ACTIONS == ATLAS_KMS_ACTIONS
+def test_the_actions_judged_are_the_three_atlas_needs() -> None:
+    # MongoDB's prerequisites: kms:Decrypt, kms:Encrypt and kms:DescribeKey, nothing more.
+    assert USE_ACTIONS == ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt")
 
 
 def test_statement_may_be_one_object_and_policies_are_flattened_in_order() -> None:
@@ -382,7 +381,7 @@ def test_the_program_output_allows_exactly_its_addresses_and_nothing_more() -> N
             if g.owner_statement is not None:  # plus the statement the owner is asked to add
                 key_policy["Statement"].append(g.owner_statement)
         identity = [(f"kms-{i}", d) for i, d in enumerate(g.role_policies)]
-        for action in ATLAS_ACTIONS:
+        for action in USE_ACTIONS:
             got = effective_allowed(identity, key_policy, role_arn=g.role_arn, key_arn=g.key_arn, action=action)
             assert got == Ranges.of(g.cidrs), (mode, action)
             assert got.cidrs() == g.cidrs
@@ -399,7 +398,7 @@ EXCESS_CASES = [
     ("kms:*", stmt(Sid="Wide", Action="kms:*"), [f"allows kms:* {MORE} on the key"]),
     ("kms:De*", stmt(Sid="Wide", Action=["kms:Encrypt", "kms:De*"]), [f"allows kms:De* {MORE} on the key"]),
     ("*", stmt(Sid="Wide", Action="*"), [f"allows * {MORE} on the key"]),
-    ("another explicit action", stmt(Sid="Wide", Action=[*ATLAS_ACTIONS, "kms:GenerateDataKey"]),
+    ("another explicit action", stmt(Sid="Wide", Action=[*USE_ACTIONS, "kms:GenerateDataKey"]),
      [f"allows kms:GenerateDataKey {MORE} on the key"]),
     ("NotAction", stmt(Sid="Wide", Action=None, NotAction="kms:Encrypt"), ["NotAction allows everything else (kms:Encrypt excepted) on the key"]),
     ("Resource *", stmt(Sid="Wide", Resource="*"), [f"applies to * (more than the key {KEY})"]),
@@ -479,7 +478,7 @@ def edge_addresses() -> list[str]:
 
 
 SAMPLES = edge_addresses()
-TESTED_ACTIONS = (*ATLAS_ACTIONS, "kms:ScheduleKeyDeletion")
+TESTED_ACTIONS = (*USE_ACTIONS, "kms:ScheduleKeyDeletion")
 
 
 def resources_for(key: str) -> list[Any]:
