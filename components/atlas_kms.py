@@ -21,6 +21,7 @@ import pulumiverse_time as time
 
 from config.args import config_from_args
 from config.settings import SettingsError, parse_settings
+from core.arns import partition_of_arn, region_of
 from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set, is_wide
 from core.lifecycle import AtlasEncryption, KeyPlan, KeyRef, LifecycleError, plan_keys, rotation_reminder_days
 from core.policies import (
@@ -368,7 +369,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         # The credentials' account decides whether an existing key is cross-account.
         identity = aws.get_caller_identity(opts=invoke)
         return _settings_or_raise(config, stack=pulumi.get_stack(), aws_region=region, gov=gov,
-                                  role_account=identity.account_id, role_partition=identity.arn.split(":")[1])
+                                  role_account=identity.account_id, role_partition=partition_of_arn(identity.arn))
 
     def _atlas_addresses(self, s: Settings, project_known: bool) -> AddressSet:
         # Blocking lookups, on every preview and update: the number of role policies and every size
@@ -404,8 +405,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         if not project_known:
             return {}
         regions = [s.key_region]
-        if atlas.key_id and ":key/" in atlas.key_id and atlas.key_id.split(":")[3] not in regions:
-            regions.append(atlas.key_id.split(":")[3])
+        if atlas.key_id and ":key/" in atlas.key_id and region_of(atlas.key_id) not in regions:
+            regions.append(region_of(atlas.key_id))
         found: dict[int, str] = {}
         invoke = pulumi.InvokeOptions(parent=self, provider=key_provider)
         for region in regions:
@@ -577,7 +578,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             actions = keys.access_of(generation)
             # An existing generation stays where it was created: another region would replace it.
             known_arn = keys.arn_of(generation)
-            region = known_arn.split(":")[3] if known_arn else s.key_region
+            region = region_of(known_arn) if known_arn else s.key_region
             policy = role.arn.apply(lambda arn, a=actions: canonical_json(  # type: ignore[misc]
                 key_policy(root, [arn, *stack_roles], policy_cidrs, a, public=plan.public, private=plan.private)))
             suffix = "" if generation == 1 else f"-gen-{generation}"

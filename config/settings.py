@@ -24,6 +24,7 @@ from core.arns import (
     parse_key_arn,
     parse_role_arn,
     partition_of,
+    partition_of_arn,
 )
 from core.atlas_regions import ATLAS_AWS_REGIONS
 from core.ips import CLOUDS, AddressError, SourceSelection, check_source, collapse, is_wide, to_network
@@ -479,7 +480,7 @@ def parse_settings(
     if key_account is not None:
         k = f"{NAMESPACE}:keyAccount"
         if key_account.assume_role_arn:
-            role_partition_of_assume = key_account.assume_role_arn.split(":")[1]
+            role_partition_of_assume = partition_of_arn(key_account.assume_role_arn)
             if partition_known and role_partition_of_assume != partition:
                 problems.append(f"{k}.assumeRoleArn: partition {role_partition_of_assume!r} differs from the role's partition {partition!r}")
             if role_account is not None and key_account.account_id == role_account:

@@ -33,6 +33,50 @@ class ArnError(ValueError):
 
 
 @dataclass(frozen=True)
+class Arn:
+    """Any ARN, in its six fields: arn:partition:service:region:account:resource.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html"""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def parse(cls, text: str) -> Arn:
+        parts = text.split(":", 5) if isinstance(text, str) else []
+        if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
+            raise ArnError(f"{text!r} is not an ARN (arn:partition:service:region:account:resource)")
+        return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
+
+    @property
+    def name(self) -> str:
+        """The last segment of the resource: a role's name, a key's id, a policy's name."""
+        return self.resource.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
+
+
+def key_id_of(key: str) -> str:
+    """The key id of a KMS key ARN (`arn:...:key/<id>`), or a bare key id as it is."""
+    return key.rsplit("key/", 1)[-1] if ":key/" in key else key
+
+
+def region_of(arn: str) -> str:
+    return Arn.parse(arn).region
+
+
+def account_of(arn: str) -> str:
+    return Arn.parse(arn).account
+
+
+def partition_of_arn(arn: str) -> str:
+    return Arn.parse(arn).partition
+
+
+@dataclass(frozen=True)
 class KeyArn:
     partition: str
     region: str

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.arns import key_id_of
 from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from core.settings import NAMESPACE, Settings
 
@@ -58,11 +59,6 @@ def same_key(a: str, b: str) -> bool:
     if ":key/" in a and ":key/" in b:
         return a == b
     return key_id_of(a) == key_id_of(b)
-
-
-def key_id_of(key: str) -> str:
-    """The key id of an ARN (`arn:...:key/<id>`) or of a bare id."""
-    return key.rsplit("key/", 1)[-1] if ":key/" in key else key
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import botocore.exceptions
 
+from core.arns import Arn
 from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from drift.compare import DriftError
 
@@ -62,7 +63,7 @@ def find_role(index: RoleIndex, project_id: str, stack: str) -> tuple[str, str]:
 
 def role_tags(iam: Any, role_arn: str) -> dict[str, str]:
     """The tags of one role, by one GetRole (ListRoles returns no tags)."""
-    name = role_arn.rsplit("/", 1)[-1]
+    name = Arn.parse(role_arn).name
     try:
         role = iam.get_role(RoleName=name)["Role"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:

@@ -16,9 +16,8 @@ import boto3
 
 from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
-from core.arns import ArnError, parse_key_arn, parse_role_arn
+from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
 from core.ips import AddressError, AddressSet, build_address_set
-from core.lifecycle import key_id_of
 from core.policies import RESTORE_ACTIONS
 from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
 from drift.atlas_api import AtlasClient
@@ -57,7 +56,7 @@ def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
                 f"Atlas uses the role {arn} for encryption at rest, which is not this stack's (its tags say project "
                 f"{tags.get(TAG_PROJECT)!r}, stack {tags.get(TAG_STACK)!r}): another stack or a hand-made role holds "
                 "the project's key; judged that role's policies")))
-        return arn.rsplit("/", 1)[-1], arn, findings, []
+        return Arn.parse(arn).name, arn, findings, []
     name, arn = find_role(roles(), settings.project_id, stack)
     return name, arn, [], [note] if note else []
 
@@ -174,8 +173,8 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         else:
             role_name, role_arn, found, notes = _find_role(atlas, iam, preliminary, stack,
                                                            roles or (lambda: role_index(iam)))
-        settings = parse_settings(raw, stack=stack, aws_region=region, role_account=role_arn.split(":")[4],
-                                  role_partition=role_arn.split(":")[1], atlas_gov=gov)
+        settings = parse_settings(raw, stack=stack, aws_region=region, role_account=account_of(role_arn),
+                                  role_partition=partition_of_arn(role_arn), atlas_gov=gov)
         identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
         clusters = atlas.project_clusters(settings.project_id)
         addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)

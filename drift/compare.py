@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.arns import account_of
 from core.ips import AddressSet
 from drift.evaluate import (
     USE_ACTIONS,
@@ -215,7 +216,7 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
     key_denies: dict[str, Ranges] = {}
     allowed: dict[str, Ranges] = {}
     direct_any = Ranges.none()
-    same_account = key_arn.split(":")[4] == e.role_arn.split(":")[4]
+    same_account = account_of(key_arn) == account_of(e.role_arn)
     for action in USE_ACTIONS:
         role_allows, role_denies = identity_sets(e.identity, action=action, resource=key_arn)
         role = role_allows - role_denies

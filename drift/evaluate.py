@@ -33,6 +33,7 @@ from typing import Any, Literal
 # The address sets are core.addresses' (the same type the program collapses its CIDRs with), re-exported
 # here as drift.evaluate.Ranges for this package's callers.
 from core.addresses import AddressSyntaxError, Ranges
+from core.arns import Arn, ArnError
 from core.policies import USE_ACTIONS
 
 __all__ = [
@@ -305,18 +306,14 @@ def identity_allowed(policies: Iterable[Labeled], *, action: str, resource: str)
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Arn:
-    partition: str
-    account: str
-    resource: str
-
-
-def _parse_arn(arn: str, service: str, what: str) -> _Arn:
-    parts = arn.split(":", 5) if isinstance(arn, str) else []
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != service or not re.fullmatch(r"\d{12}", parts[4]):
+def _parse_arn(arn: str, service: str, what: str) -> Arn:
+    try:
+        parsed = Arn.parse(arn)
+    except ArnError:
+        raise CannotEvaluate(f"{arn!r} is not {what}") from None
+    if parsed.service != service or not re.fullmatch(r"\d{12}", parsed.account):
         raise CannotEvaluate(f"{arn!r} is not {what}")
-    return _Arn(parts[1], parts[4], parts[5])
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -331,7 +328,7 @@ class _Role:
         parsed = _parse_arn(arn, "iam", "an IAM role ARN")
         if not parsed.resource.startswith("role/"):
             raise CannotEvaluate(f"{arn!r} is not an IAM role ARN")
-        return cls(arn, parsed.partition, parsed.account, parsed.resource.rsplit("/", 1)[-1])
+        return cls(arn, parsed.partition, parsed.account, parsed.name)
 
     @property
     def account_names(self) -> tuple[str, str]:

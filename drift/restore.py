@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.arns import key_id_of
 from core.ips import AddressSet
-from core.lifecycle import key_id_of
 from core.policies import RESTORE_ACTIONS
 from drift.evaluate import Ranges
 

@@ -13,7 +13,7 @@ import runpy
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from core.arns import partition_of
+from core.arns import Arn, partition_of
 from offline.model import (
     ALIAS,
     ATLAS_PRINCIPALS,
@@ -138,7 +138,7 @@ class World:
             plain = reveal(state)
             if typ == ALIAS and plain.get("name") == name and plain.get("targetKeyId") in keys:
                 arn = keys[plain["targetKeyId"]]
-                return {"arn": arn.split(":key/")[0] + ":" + name, "id": name, "name": name, "region": region or "",
+                return {"arn": str(replace(Arn.parse(arn), resource=name)), "id": name, "name": name, "region": region or "",
                         "targetKeyArn": arn, "targetKeyId": plain["targetKeyId"]}
         raise alias_not_found_error(name)
 

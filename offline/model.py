@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 
 from pulumi.runtime import rpc
 
+from core.arns import account_of
 from core.atlas_regions import ATLAS_AWS_REGIONS
 
 # Types, as the engine names them.
@@ -244,7 +245,7 @@ class ProviderModel:
         if isinstance(roles, str):  # provider inputs reach the engine JSON-encoded
             roles = json.loads(roles)
         if roles:
-            self.provider_accounts[name] = roles[0]["roleArn"].split(":")[4]
+            self.provider_accounts[name] = account_of(roles[0]["roleArn"])
         id_ = str(uuid.UUID(_stable_id(name, "provider", length=32)))
         self._made_up(id_)
         return id_, dict(inputs)

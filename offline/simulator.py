@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.lifecycle import key_id_of
+from core.arns import account_of, key_id_of, partition_of_arn
 from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ProgramRun, Registration
@@ -299,7 +299,7 @@ def aws_default_key_policy(key_arn: str) -> dict[str, Any]:
     """The key policy AWS gives a key created without one: the key's account, through IAM.
     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
     """
-    partition, account = key_arn.split(":")[1], key_arn.split(":")[4]
+    partition, account = partition_of_arn(key_arn), account_of(key_arn)
     return {"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
             "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}]}
 

@@ -45,6 +45,8 @@ from botocore.credentials import Credentials
 from botocore.model import ServiceModel, Shape, StringShape, StructureShape
 from botocore.validate import ParamValidator
 
+from core.arns import Arn, account_of, region_of
+
 MODEL = ServiceModel(botocore.loaders.Loader().load_service_model("cloudtrail", "service-2"), "cloudtrail")
 OPERATION = MODEL.operation_model("LookupEvents")
 assert OPERATION.input_shape is not None and OPERATION.output_shape is not None
@@ -141,9 +143,9 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html).
     `identity`: "role" (an AssumedRole session of `role_arn`), "user" (an IAM user), "service" (AWSService).
     """
-    account = role_arn.split(":")[4]
-    role_name = role_arn.rsplit("/", 1)[-1]
-    key_account = key_arn.split(":")[4]
+    account = account_of(role_arn)
+    role_name = Arn.parse(role_arn).name
+    key_account = account_of(key_arn)
     principal = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
     if identity == "role":
         user_identity: dict[str, Any] = {
@@ -173,7 +175,7 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     detail: dict[str, Any] = {
         "eventVersion": "1.09", "userIdentity": user_identity,
         "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": key_arn.split(":")[3],
+        "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": region_of(key_arn),
         "sourceIPAddress": "s3.amazonaws.com" if identity == "service" else source_ip,
         "userAgent": "aws-sdk-go/1.44.0 (go1.21; linux; amd64)",
         "requestParameters": params, "responseElements": None,
@@ -182,7 +184,7 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
         "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": account,
         "eventCategory": "Management",
         "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                       "clientProvidedHostHeader": f"kms.{key_arn.split(':')[3]}.amazonaws.com"},
+                       "clientProvidedHostHeader": f"kms.{region_of(key_arn)}.amazonaws.com"},
     }
     if vpce:
         detail["vpcEndpointId"] = vpce
