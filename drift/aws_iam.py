@@ -119,7 +119,7 @@ def _client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str]:
     return str(err.get("Code", "")), str(err.get("Message", ""))
 
 
-def key_policy(kms: Any, key_arn: str) -> tuple[dict[str, Any] | None, str]:
+def read_key_policy(kms: Any, key_arn: str) -> tuple[dict[str, Any] | None, str]:
     """(the key's policy, "") or (None, why it could not be read).
 
     GetKeyPolicy works only with credentials of the key's own account

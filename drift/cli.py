@@ -21,12 +21,11 @@ from core.ips import AddressError, AddressSet, build_address_set
 from core.policies import RESTORE_ACTIONS
 from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
 from drift.atlas_api import AtlasClient
-from drift.aws_iam import RoleIndex, find_role, key_arn_of, key_policy, live_policies, role_index, role_tags
+from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_key_policy, role_index, role_tags
 from drift.cloudtrail import cloudtrail_client, denied_calls
 from drift.compare import ANY_ENDPOINT, DriftError, Evidence, Finding, Report, judge
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
-from drift.restore import KeyAccess as RestoreAccess
-from drift.restore import needed_keys, restore_gaps, retained_snapshots
+from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_snapshots
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
 
@@ -107,7 +106,7 @@ def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addre
     for arn in [*stack_keys, *map(str, settings.retained_key_arns)]:
         if arn:
             known[key_id_of(arn)] = arn
-    access: dict[str, RestoreAccess] = {}
+    access: dict[str, EvaluatedAccess] = {}
     for key_id in needed_keys(taken):
         try:
             arn = known.get(key_id_of(key_id)) or key_arn_of(kms, key_id)
@@ -116,8 +115,8 @@ def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addre
             continue
         if arn is None:
             continue
-        policy, _ = key_policy(kms, arn)
-        access[key_id_of(key_id)] = RestoreAccess(arn, {
+        policy, _ = read_key_policy(kms, arn)
+        access[key_id_of(key_id)] = EvaluatedAccess(arn, {
             action: _restore_allowed(settings, identity, policy, role_arn, arn, action) for action in RESTORE_ACTIONS})
     for gap in restore_gaps(taken, access, addresses):
         line = f"pulumi config set --path '{NAMESPACE}:retainedKeyArns[{len(settings.retained_key_arns)}]' {gap.arn or gap.key_id}"
@@ -187,7 +186,7 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
             judged_key = str(settings.key_arn)
         else:
             judged_key = _created_key(kms, settings)
-        policy, note = key_policy(kms, judged_key) if judged_key else (None, "")
+        policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
         try:
             ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
         except DriftError as exc:

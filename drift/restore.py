@@ -32,7 +32,7 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class KeyAccess:
+class EvaluatedAccess:
     """What the role may do with one key, as the evaluator computed it; `arn` None: the stack does not know it."""
 
     arn: str | None
@@ -82,7 +82,7 @@ def needed_keys(snapshots: Iterable[Snapshot]) -> list[str]:
     return sorted({s.key_id for s in snapshots if s.key_id})
 
 
-def restore_gaps(snapshots: Sequence[Snapshot], keys: Mapping[str, KeyAccess], addresses: AddressSet) -> list[RestoreGap]:
+def restore_gaps(snapshots: Sequence[Snapshot], keys: Mapping[str, EvaluatedAccess], addresses: AddressSet) -> list[RestoreGap]:
     """One gap per key that some retained snapshot needs and the role cannot use for a restore.
 
     `keys` maps key ids (as `masterKeyUUID` gives them) to what the role may do with that key; a key

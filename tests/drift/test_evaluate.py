@@ -523,7 +523,7 @@ def statement_strategy(draw: st.DrawFn, key: str, principals: list[tuple[str, An
 
 
 @dataclass
-class World:
+class Grants:
     cross: bool
     identity: list[dict[str, Any]]
     key_policy: list[dict[str, Any]] | None
@@ -540,14 +540,14 @@ class World:
 
 
 @st.composite
-def worlds(draw: st.DrawFn, principals: list[tuple[str, Any]], cidrs: tuple[str, ...]) -> World:
+def worlds(draw: st.DrawFn, principals: list[tuple[str, Any]], cidrs: tuple[str, ...]) -> Grants:
     cross = draw(st.booleans())
     key = FOREIGN_KEY if cross else KEY
     identity = draw(st.lists(statement_strategy(key, None, cidrs), max_size=4))
     # Mostly with a key policy: that is where direct, delegated and cross-account differ.
     readable = draw(st.integers(0, 4)) > 0
     key_policy = draw(st.lists(statement_strategy(key, principals, cidrs), min_size=1, max_size=4)) if readable else None
-    return World(cross, identity, key_policy)
+    return Grants(cross, identity, key_policy)
 
 
 # The brute force: written from the IAM/KMS rules, one address at a time, with ipaddress and fnmatch
@@ -593,14 +593,14 @@ def hits(stmts: list[dict[str, Any]], effect: str, action: str, key: str, addr: 
                and (reach is None or brute_reach(s) == reach) for s in stmts)
 
 
-def brute_view(w: World, action: str, addr: str) -> tuple[bool, bool, bool]:
+def brute_view(w: Grants, action: str, addr: str) -> tuple[bool, bool, bool]:
     """(the key policy allows the role itself, allows its account, denies either) from `addr`."""
     stmts = w.key_policy or []
     return (hits(stmts, "Allow", action, w.key, addr, "role"), hits(stmts, "Allow", action, w.key, addr, "account"),
             hits(stmts, "Deny", action, w.key, addr, "role") or hits(stmts, "Deny", action, w.key, addr, "account"))
 
 
-def brute_allowed(w: World, action: str, addr: str) -> bool:
+def brute_allowed(w: Grants, action: str, addr: str) -> bool:
     role_allows, role_denies = hits(w.identity, "Allow", action, w.key, addr), hits(w.identity, "Deny", action, w.key, addr)
     if w.key_policy is None:
         return role_allows and not role_denies
@@ -614,7 +614,7 @@ def brute_allowed(w: World, action: str, addr: str) -> bool:
 @given(st.lists(statement_strategy(KEY, None, V4_POOL + V6_POOL + HOST_BITS), min_size=1, max_size=4))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_identity_allowed_matches_a_brute_force(identity: list[dict[str, Any]]) -> None:
-    w = World(cross=False, identity=identity, key_policy=None)
+    w = Grants(cross=False, identity=identity, key_policy=None)
     for action in TESTED_ACTIONS:
         got = identity_allowed(w.labeled(), action=action, resource=KEY)
         for addr in SAMPLES:
@@ -623,7 +623,7 @@ def test_identity_allowed_matches_a_brute_force(identity: list[dict[str, Any]]) 
 
 @given(worlds([*ROLE_PRINCIPALS, AWS_STAR], V4_POOL + V6_POOL + HOST_BITS))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_effective_allowed_matches_a_brute_force(w: World) -> None:
+def test_effective_allowed_matches_a_brute_force(w: Grants) -> None:
     for action in TESTED_ACTIONS:
         got = effective_allowed(w.labeled(), w.key_document(), role_arn=ROLE, key_arn=w.key, action=action)
         parts = key_policy_view(w.key_document() or key_doc(), role_arn=ROLE, key_arn=w.key, action=action)
@@ -645,7 +645,7 @@ def test_principalmapper_is_an_oracle_here() -> None:
 # principalmapper refuses CIDRs with host bits set (ipaddress strict mode), so HOST_BITS is left out.
 @given(worlds(ROLE_PRINCIPALS, V4_POOL + V6_POOL))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_effective_allowed_matches_principalmapper(w: World) -> None:
+def test_effective_allowed_matches_principalmapper(w: Grants) -> None:
     from tests.safety.pmapper_compat import Node, Policy, local_check_authorization_full
 
     node = Node(ROLE, "AROAEXAMPLEROLEID01", [Policy(ROLE, "role", w.labeled()[0][1])], None, {}, None, 0, False, False, None, False, None)
