@@ -13,8 +13,8 @@ from urllib.parse import unquote
 import botocore.exceptions
 
 from core.arns import Arn
+from core.errors import ReadError
 from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
-from drift.compare import DriftError
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ def role_index(iam: Any) -> RoleIndex:
                     index.append((role["RoleName"], role["Arn"], tags))
         return index
     except botocore.exceptions.BotoCoreError as exc:
-        raise DriftError(f"AWS IAM: {exc}") from None
+        raise ReadError(f"AWS IAM: {exc}") from None
     except botocore.exceptions.ClientError as exc:
-        raise DriftError(f"AWS IAM: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}") from None
+        raise ReadError(f"AWS IAM: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}") from None
 
 
 def find_role(index: RoleIndex, project_id: str, stack: str) -> tuple[str, str]:
@@ -55,9 +55,9 @@ def find_role(index: RoleIndex, project_id: str, stack: str) -> tuple[str, str]:
     found = [(name, arn) for name, arn, tags in index
              if tags.get(TAG_PROJECT) == project_id and tags.get(TAG_STACK) == stack]
     if not found:
-        raise DriftError(f"no IAM role tagged {TAG_PROJECT}={project_id}, {TAG_STACK}={stack}: run `pulumi up` or pass --role-arn")
+        raise ReadError(f"no IAM role tagged {TAG_PROJECT}={project_id}, {TAG_STACK}={stack}: run `pulumi up` or pass --role-arn")
     if len(found) > 1:
-        raise DriftError(f"{len(found)} IAM roles carry the tags of stack {stack}: pass --role-arn")
+        raise ReadError(f"{len(found)} IAM roles carry the tags of stack {stack}: pass --role-arn")
     return found[0]
 
 
@@ -71,14 +71,14 @@ def role_tags(iam: Any, role_arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in role.get("Tags") or []}
 
 
-def _iam_failure(exc: Exception, missing: str) -> DriftError:
+def _iam_failure(exc: Exception, missing: str) -> ReadError:
     """An IAM error as one line; NoSuchEntity (the role is gone) as `missing`."""
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response["Error"]
         if err.get("Code") == "NoSuchEntity":
-            return DriftError(missing)
-        return DriftError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}")
-    return DriftError(f"AWS IAM: {exc}")
+            return ReadError(missing)
+        return ReadError(f"AWS IAM: {err.get('Code')}: {err.get('Message')}")
+    return ReadError(f"AWS IAM: {exc}")
 
 
 def key_arn_of(kms: Any, key: str) -> str | None:
@@ -92,9 +92,9 @@ def key_arn_of(kms: Any, key: str) -> str | None:
         code, message = _client_error(exc)
         if code == "NotFoundException":
             return None
-        raise DriftError(f"AWS KMS: {code}: {message}") from None
+        raise ReadError(f"AWS KMS: {code}: {message}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise DriftError(f"AWS KMS: {exc}") from None
+        raise ReadError(f"AWS KMS: {exc}") from None
 
 
 def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:

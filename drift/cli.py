@@ -17,15 +17,16 @@ import boto3
 from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
+from core.errors import ReadError
 from core.ips import AddressError, AddressSet, build_address_set
 from core.policies import RESTORE_ACTIONS
 from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
-from drift.atlas_api import AtlasClient
 from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_key_policy, role_index, role_tags
 from drift.cloudtrail import cloudtrail_client, denied_calls
-from drift.compare import ANY_ENDPOINT, DriftError, Evidence, Finding, Report, judge
+from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, judge
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
 from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_snapshots
+from facts.atlas_api import AtlasClient
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
 
@@ -40,12 +41,12 @@ def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
     """
     try:
         used = atlas.encryption_roles(settings.project_id)
-    except DriftError as exc:
+    except ReadError as exc:
         used, note = [], f"could not ask Atlas which role it uses ({exc}); found the role by its tags"
     else:
         note = ""
     if len(used) > 1:
-        raise DriftError(f"Atlas lists {len(used)} roles for encryption at rest ({', '.join(used)}): pass --role-arn")
+        raise ReadError(f"Atlas lists {len(used)} roles for encryption at rest ({', '.join(used)}): pass --role-arn")
     if used:
         arn = used[0]
         tags = role_tags(iam, arn)
@@ -99,7 +100,7 @@ def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addre
     try:
         taken = retained_snapshots([s for c in clusters for s in atlas.snapshots(settings.project_id, c)],
                                    datetime.now(UTC))
-    except DriftError as exc:
+    except ReadError as exc:
         report.notes.append(f"backup snapshots not checked ({exc})")
         return
     known: dict[str, str] = {}
@@ -110,7 +111,7 @@ def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addre
     for key_id in needed_keys(taken):
         try:
             arn = known.get(key_id_of(key_id)) or key_arn_of(kms, key_id)
-        except DriftError as exc:
+        except ReadError as exc:
             report.notes.append(f"the key {key_id} of some snapshots was not checked ({exc})")
             continue
         if arn is None:
@@ -189,11 +190,11 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
         try:
             ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
-        except DriftError as exc:
+        except ReadError as exc:
             ear, ear_note = None, str(exc)
         try:
             gateways, gateway_note = atlas.gateways(), ""
-        except DriftError as exc:
+        except ReadError as exc:
             gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
         held = (ear or {}).get("customerMasterKeyID")
         generations = _generations(kms, settings, judged_key)
@@ -204,7 +205,7 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         if settings.uses_private:
             try:
                 endpoints = atlas.kms_private_endpoints(settings.project_id)
-            except DriftError as exc:
+            except ReadError as exc:
                 endpoints_note = str(exc)
         evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
                             key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
@@ -229,7 +230,7 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         return report
     except SettingsError as exc:
         return Report(stack=stack, unread=["; ".join(exc.problems)])
-    except (DriftError, StackFileError, ArnError, AddressError, CannotEvaluate) as exc:
+    except (ReadError, StackFileError, ArnError, AddressError, CannotEvaluate) as exc:
         return Report(stack=stack, unread=[str(exc)])
 
 
@@ -291,7 +292,7 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
         return 2
     try:
         atlas = AtlasClient.from_env(timeout=args.timeout, retries=args.retries)
-    except DriftError as exc:
+    except ReadError as exc:
         reports = [Report(stack=stack_name(p) if p.name.startswith("Pulumi.") else p.name, unread=[str(exc)]) for p in files]
     else:
         iam = (iam_factory or (lambda: boto3.client("iam")))()

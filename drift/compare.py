@@ -46,10 +46,6 @@ EXIT_CODES: dict[Status, int] = {"ok": 0, "drift": 1, "error": 2}
 CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas", "restore", "denied")
 
 
-class DriftError(Exception):
-    """Something the verdict needs could not be read; the message is the one-line reason."""
-
-
 @dataclass(frozen=True)
 class Finding:
     kind: Kind

@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.arns import key_id_of
+from core.facts import Snapshot
 from core.ips import AddressSet
 from core.policies import RESTORE_ACTIONS
 from drift.evaluate import Ranges
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One retained snapshot as Atlas lists it (only the fields the verdict needs)."""
-
-    cluster: str
-    id: str
-    created_at: str
-    expires_at: str | None
-    key_id: str | None  # masterKeyUUID: absent for a snapshot taken without a customer key
 
 
 @dataclass(frozen=True)

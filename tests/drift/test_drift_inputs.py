@@ -12,9 +12,9 @@ import pytest
 
 from core.policies import plan_policies
 from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
-from drift import atlas_api
 from drift.cli import run
 from drift.evaluate import Ranges
+from facts import atlas_api
 
 from .conftest import PROJECT, AtlasState, atlas_uses, create_key, deploy_role, expected_documents, mutate, write_stack
 

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import requests
 from requests.auth import HTTPDigestAuth
 
+from core.errors import ReadError
+from core.facts import Snapshot
 from core.ips import CLOUDS, AddressError, ClusterAddresses, to_span
-from drift.compare import DriftError
-from drift.restore import Snapshot
 
 DEFAULT_BASE_URL = "https://cloud.mongodb.com"
 # Each endpoint answers only in its own versioned media type.
@@ -68,7 +68,7 @@ class AtlasClient:
         env = os.environ if env is None else env
         public, private = _first_env(PUBLIC_KEY_VARS, env), _first_env(PRIVATE_KEY_VARS, env)
         if not public or not private:
-            raise DriftError("Atlas API keys not set: export MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY")
+            raise ReadError("Atlas API keys not set: export MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY")
         base = (env.get("MONGODB_ATLAS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         return cls(base_url=base, public_key=public, private_key=private, **kwargs)
 
@@ -99,19 +99,19 @@ class AtlasClient:
                     time.sleep(min(float(retry_after), MAX_RETRY_AFTER))
                 continue
             if response.status_code in (401, 403):
-                raise DriftError(
+                raise ReadError(
                     f"Atlas API refused the credentials ({response.status_code}) on GET {path}: check "
                     "MONGODB_ATLAS_PUBLIC_KEY/PRIVATE_KEY and the key's access list and project role"
                 )
             if response.status_code == 404:
-                raise DriftError(f"Atlas API answered 404 on GET {path}: check atlas-kms:projectId")
+                raise ReadError(f"Atlas API answered 404 on GET {path}: check atlas-kms:projectId")
             if response.status_code != 200:
-                raise DriftError(f"Atlas API answered {response.status_code} on GET {path}")
+                raise ReadError(f"Atlas API answered {response.status_code} on GET {path}")
             try:
                 return response.json()
             except ValueError:
-                raise DriftError(f"Atlas API sent malformed JSON on GET {path}") from None
-        raise DriftError(f"{last} (gave up after {self.retries + 1} attempts)")
+                raise ReadError(f"Atlas API sent malformed JSON on GET {path}") from None
+        raise ReadError(f"{last} (gave up after {self.retries + 1} attempts)")
 
     def control_plane_outbound(self) -> dict[str, dict[str, list[str]]]:
         # The spec requires nothing in the answer, so an absent or empty `outbound` is conformant: it
@@ -119,7 +119,7 @@ class AtlasClient:
         # its update on such an answer (core.ips), so nothing can be judged against it either.
         outbound = _regions(self._control_plane_body().get("outbound", {}), "outbound")
         if not any(cidrs for regions in outbound.values() for cidrs in regions.values()):
-            raise DriftError("Atlas reported no control-plane outbound addresses (its answer lists none): the "
+            raise ReadError("Atlas reported no control-plane outbound addresses (its answer lists none): the "
                              "program refuses to update from such an answer, so there is nothing to judge against")
         return outbound
 
@@ -131,11 +131,11 @@ class AtlasClient:
         """
         raw = self._control_plane_body().get("gateways") or []
         if not isinstance(raw, list):
-            raise DriftError("malformed control-plane answer: `gateways` is not a list")
+            raise ReadError("malformed control-plane answer: `gateways` is not a list")
         out: list[tuple[str, str, str]] = []
         for gateway in raw:
             if not isinstance(gateway, dict):
-                raise DriftError("malformed control-plane answer: a gateway is not an object")
+                raise ReadError("malformed control-plane answer: a gateway is not an object")
             name = str(gateway.get("name") or "unnamed")
             regions = _regions(((gateway.get("ips") or {}).get("outbound")) or {}, f"gateways[{name}].ips.outbound")
             for cloud, by_region in sorted(regions.items()):
@@ -144,7 +144,7 @@ class AtlasClient:
                         try:
                             cidr = to_span(cidr, f"gateway {name} {cloud}/{region}").cidr  # normalised: one line per address
                         except AddressError as exc:
-                            raise DriftError(f"malformed control-plane answer: {exc}") from None
+                            raise ReadError(f"malformed control-plane answer: {exc}") from None
                         out.append((name, f"{cloud}/{region}", cidr))
         return out
 
@@ -153,7 +153,7 @@ class AtlasClient:
             if not self._control_plane:
                 body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
                 if not isinstance(body, dict) or not isinstance(body.get("outbound", {}), dict):
-                    raise DriftError("malformed control-plane answer: no `outbound` object")
+                    raise ReadError("malformed control-plane answer: no `outbound` object")
                 self._control_plane.append(body)
             return self._control_plane[0]
 
@@ -164,7 +164,7 @@ class AtlasClient:
         if aws is None:
             return {}
         if not isinstance(aws, dict):
-            raise DriftError("malformed encryption-at-rest answer: `awsKms` is not an object")
+            raise ReadError("malformed encryption-at-rest answer: `awsKms` is not an object")
         return aws
 
     def encryption_roles(self, project_id: str) -> list[str]:
@@ -177,7 +177,7 @@ class AtlasClient:
         body = self._get(f"/api/atlas/v2/groups/{project_id}/cloudProviderAccess", ACCESS_MEDIA_TYPE)
         roles = body.get("awsIamRoles", []) if isinstance(body, dict) else None
         if not isinstance(roles, list) or not all(isinstance(r, dict) for r in roles):
-            raise DriftError("malformed cloud provider access answer: awsIamRoles is not a list of objects")
+            raise ReadError("malformed cloud provider access answer: awsIamRoles is not a list of objects")
         found = []
         for role in roles:
             usages = role.get("featureUsages") or []
@@ -194,7 +194,7 @@ class AtlasClient:
         body = self._get(f"/api/atlas/v2/groups/{project_id}/encryptionAtRest/AWS/privateEndpoints", ENCRYPTION_MEDIA_TYPE)
         results = body.get("results", []) if isinstance(body, dict) else None
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise DriftError("malformed private endpoints answer: results is not a list of objects")
+            raise ReadError("malformed private endpoints answer: results is not a list of objects")
         return results
 
     def snapshots(self, project_id: str, cluster: str) -> list[Snapshot]:
@@ -205,7 +205,7 @@ class AtlasClient:
                              f"?pageNum={page}&itemsPerPage={SNAPSHOT_PAGE_SIZE}", SNAPSHOTS_MEDIA_TYPE)
             results = body.get("results", []) if isinstance(body, dict) else None
             if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-                raise DriftError(f"malformed snapshots answer for cluster {cluster}: results is not a list of objects")
+                raise ReadError(f"malformed snapshots answer for cluster {cluster}: results is not a list of objects")
             for r in results:
                 out.append(Snapshot(cluster=cluster, id=str(r.get("id", "")), created_at=str(r.get("createdAt", "")),
                                     expires_at=r.get("expiresAt") if isinstance(r.get("expiresAt"), str) else None,
@@ -213,7 +213,7 @@ class AtlasClient:
             total = body.get("totalCount")
             if len(results) < SNAPSHOT_PAGE_SIZE or (isinstance(total, int) and len(out) >= total):
                 return out
-        raise DriftError(f"cluster {cluster} lists more than {SNAPSHOT_PAGE_SIZE * SNAPSHOT_MAX_PAGES} snapshots; "
+        raise ReadError(f"cluster {cluster} lists more than {SNAPSHOT_PAGE_SIZE * SNAPSHOT_MAX_PAGES} snapshots; "
                          "not all were read")
 
     def project_clusters(self, project_id: str) -> list[ClusterAddresses]:
@@ -221,14 +221,14 @@ class AtlasClient:
         services = body.get("services") if isinstance(body, dict) else None
         clusters = (services or {}).get("clusters", []) if isinstance(services, dict) or services is None else None
         if not isinstance(clusters, list):
-            raise DriftError("malformed project answer: services.clusters is not a list")
+            raise ReadError("malformed project answer: services.clusters is not a list")
         out: list[ClusterAddresses] = []
         for c in clusters:
             if not isinstance(c, dict) or not isinstance(c.get("clusterName"), str):
-                raise DriftError("malformed project answer: a cluster without clusterName")
+                raise ReadError("malformed project answer: a cluster without clusterName")
             lists = {k: c.get(k) or [] for k in ("outbound", "futureOutbound")}
             if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in lists.values()):
-                raise DriftError(f"malformed project answer: cluster {c['clusterName']} addresses are not strings")
+                raise ReadError(f"malformed project answer: cluster {c['clusterName']} addresses are not strings")
             out.append(ClusterAddresses(c["clusterName"], tuple(lists["outbound"]), tuple(lists["futureOutbound"])))
         return out
 
@@ -240,13 +240,13 @@ def _regions(section: Any, where: str) -> dict[str, dict[str, list[str]]]:
     what a cloud it does not know means (it refuses rather than drop Atlas's addresses).
     """
     if not isinstance(section, dict):
-        raise DriftError(f"malformed control-plane answer: `{where}` is not an object")
+        raise ReadError(f"malformed control-plane answer: `{where}` is not an object")
     result: dict[str, dict[str, list[str]]] = {}
     for cloud in (*CLOUDS, *sorted(k for k in section if k not in CLOUDS)):
         regions = section.get(cloud) or {}
         if not isinstance(regions, dict) or not all(
             isinstance(v, list) and all(isinstance(i, str) for i in v) for v in regions.values()
         ):
-            raise DriftError(f"malformed control-plane answer: {where}.{cloud} is not region -> list of CIDRs")
+            raise ReadError(f"malformed control-plane answer: {where}.{cloud} is not region -> list of CIDRs")
         result[cloud] = {str(k): list(v) for k, v in regions.items()}
     return result
