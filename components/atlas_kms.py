@@ -9,7 +9,6 @@ inferred from the type hints below, read at run time. So this module has no
 TypedDict (at `construct` they arrive as a plain dict).
 """
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
@@ -19,22 +18,14 @@ import pulumi_aws as aws
 import pulumi_mongodbatlas as mongodbatlas
 import pulumiverse_time as time
 
+from components.lookups import gather, read_identity
 from config.args import config_from_args
 from config.settings import SettingsError, parse_settings
-from core.arns import partition_of_arn, region_of
-from core.ips import CLOUDS, AddressError, AddressSet, ClusterAddresses, build_address_set, is_wide
-from core.lifecycle import AtlasEncryption, KeyPlan, KeyRef, LifecycleError, plan_keys, rotation_reminder_days
-from core.policies import (
-    KeyAccess,
-    PolicyPlan,
-    PolicySizeError,
-    canonical_json,
-    key_policy,
-    key_user_statement,
-    plan_policies,
-    trust_policy,
-)
-from core.settings import MAX_KEY_GENERATION, TAG_PROJECT, TAG_STACK, Mode, Settings
+from core.facts import Facts
+from core.lifecycle import rotation_reminder_days
+from core.plan import Note, Plan, PlanError, plan
+from core.policies import KeyAccess, canonical_json, trust_policy
+from core.settings import TAG_PROJECT, Settings
 
 COMPONENT_TYPE = "atlas-kms:index:AtlasKmsEncryption"
 
@@ -61,14 +52,8 @@ ALERT_EVENTS = (
 ALERT_INTERVAL_MIN = 60
 # Atlas's reminder that the project's key has not changed for a while (threshold in days).
 ROTATION_EVENT = "AWS_ENCRYPTION_KEY_NEEDS_ROTATION"
-# How the AWS provider says an alias does not exist: the data source aws_kms_alias answers
-# "reading KMS Alias (<name>): empty result" (terraform-provider-aws internal/service/kms/
-# alias_data_source.go, tfresource.EmptyResultError). Then the generation was never created. Anything
-# else (no permission, throttling) stops the run: guessing "absent" would drop a protected key.
-ALIAS_NOT_FOUND = ("empty result",)
 # Tag on created keys after the first generation (the first keeps the tags it always had).
 TAG_GENERATION = "atlas-kms:key-generation"
-
 
 class KeyAccountArgs(TypedDict):
     """The AWS account that holds the key, when it is not the role's (stack setting `keyAccount`)."""
@@ -154,52 +139,6 @@ class AtlasKmsEncryptionArgs(TypedDict):
     """vpce- ids of Atlas's endpoints, to pin aws:SourceVpce to them; without them any VPC endpoint request of the role is allowed, and none from the internet."""
 
 
-def control_plane_outbound(result: Any) -> dict[str, dict[str, list[str]]]:
-    """The data source's typed answer -> cloud -> region -> CIDRs, as plain data."""
-    outbound = getattr(result, "outbound", None)
-    if outbound is None:
-        return {}
-    out: dict[str, dict[str, list[str]]] = {}
-    for cloud in CLOUDS:
-        regions = getattr(outbound, cloud, None)
-        out[cloud] = {str(region): list(ips or []) for region, ips in (regions or {}).items()}
-    return out
-
-
-def project_clusters(result: Any) -> list[ClusterAddresses]:
-    services = getattr(result, "services", None)
-    clusters: Sequence[Any] = (getattr(services, "clusters", None) or []) if services is not None else []
-    return [
-        ClusterAddresses(
-            name=c.cluster_name,
-            outbound=tuple(c.outbounds or ()),
-            future_outbound=tuple(c.future_outbounds or ()),
-        )
-        for c in clusters
-    ]
-
-
-def atlas_encryption(result: Any) -> AtlasEncryption:
-    """The data source's typed answer -> what Atlas holds now, as plain data."""
-    kms = getattr(result, "aws_kms_config", None)
-    if kms is None:
-        return AtlasEncryption(enabled_for_search_nodes=getattr(result, "enabled_for_search_nodes", None))
-    return AtlasEncryption(
-        enabled=bool(kms.enabled),
-        key_id=kms.customer_master_key_id or None,
-        role_id=kms.role_id or None,
-        valid=kms.valid,
-        require_private_networking=bool(kms.require_private_networking),
-        enabled_for_search_nodes=getattr(result, "enabled_for_search_nodes", None),
-    )
-
-
-def alias_not_found(message: str) -> bool:
-    """The AWS provider's answer for an alias that does not exist (an earlier generation never created)."""
-    lowered = message.lower()
-    return any(text in lowered for text in ALIAS_NOT_FOUND)
-
-
 # Stands in for a project id that another resource of the same update creates (unknown in preview).
 PLACEHOLDER_PROJECT = "0" * 24
 
@@ -236,14 +175,6 @@ def _settings_or_raise(config: Mapping[str, Any], *, stack: str, aws_region: str
                               role_partition=role_partition, atlas_gov=gov, region_pending=region_pending)
     except SettingsError as exc:
         raise pulumi.RunError(str(exc)) from exc
-
-
-@dataclass(frozen=True)
-class PrivatePath:
-    """This run's private path: whether Atlas must use PrivateLink, and whether the role may use it."""
-
-    require: bool
-    grant: bool
 
 
 @dataclass
@@ -292,68 +223,70 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         _settings_or_raise(config, stack=pulumi.get_stack(), aws_region=None, gov=gov, region_pending=True)
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self._name = name
-        s = self._settings(config, gov)
+
+        # Facts -> plan -> resources: read what exists, decide everything, then register the plan.
+        identity = read_identity(self)
+        s = _settings_or_raise(config, stack=pulumi.get_stack(), aws_region=identity.region, gov=gov,
+                               role_account=identity.account, role_partition=identity.partition)
+        key_provider = self._key_provider(s, args.get("default_tags") or {})
+        p = self._plan(s, gather(self, s, known, key_provider))
+        self._report(p.notes)
         # An Output keeps its dependency on the resource it comes from (a mongodbatlas.Project).
         project: pulumi.Input[str] = project_input if isinstance(project_input, pulumi.Output) else s.project_id
+        webhook = (args.get("alerts") or {}).get("webhook_url")
+        self._register(p, project, key_provider, webhook)
+
+    def _plan(self, s: Settings, facts: Facts) -> Plan:
+        try:
+            return plan(s, facts)
+        except PlanError as exc:
+            raise pulumi.RunError(str(exc)) from exc
+
+    def _report(self, notes: Sequence[Note]) -> None:
+        for note in notes:
+            log = pulumi.log.warn if note.level == "warning" else pulumi.log.info
+            log(note.message, resource=self)
+
+    def _register(self, p: Plan, project: pulumi.Input[str], key_provider: aws.Provider | None,
+                  webhook: pulumi.Input[str] | None) -> None:
+        """The plan's resources, in dependency order, and the component's outputs."""
+        s = p.settings
         tags: dict[str, pulumi.Input[str]] = {**s.tags, TAG_PROJECT: project}
-
-        # What exists before anything is planned, read on every preview and update: Atlas's addresses,
-        # what Atlas holds now, and the key generations this stack created before.
-        addresses = self._atlas_addresses(s, known)
-        atlas = self._atlas_encryption(s, known)
-        key_provider = self._key_provider(s, args.get("default_tags") or {})
-        keys = self._key_plan(s, atlas, self._created_generations(s, known, key_provider, atlas))
-        private = self._private_path(s, atlas, self._atlas_endpoints(s, known, atlas))
-        plan = self._policy_plan(s, addresses, keys, private)
-        self._warn(s, known, addresses, atlas, keys)
-
-        setup, role = self._atlas_role(s, project, tags)
-        wired = self._keys(s, keys, plan, role, self._stack_roles(s, known), addresses, key_provider, project, tags)
-        role_policies = self._role_policies(s, plan, role, wired.access, tags)
-        grants = [*role_policies, *wired.guards]
-        authorization = self._authorization(project, setup, role, grants)
-        encryption, self.encryption_valid = self._encryption(s, project, wired.target_arn, authorization, grants,
-                                                             private.require)
-        self.private_endpoints = self._private_endpoints(s, project, encryption)
+        self.setup, self.role = self._atlas_role(project, tags)
+        self.keys = self._keys(p, self.role, key_provider, project, tags)
+        self.role_policies = self._role_policies(p, self.role, self.keys.access, tags)
+        grants = [*self.role_policies, *self.keys.guards]
+        self.authorization = self._authorization(project, self.setup, self.role, grants)
+        self.encryption, self.encryption_valid = self._encryption(s, project, self.keys.target_arn, self.authorization,
+                                                                  grants, p.private.require)
+        self.private_endpoints = self._private_endpoints(s, project, self.encryption)
         if s.alerts.enabled:
-            self._alerts(s, project, (args.get("alerts") or {}).get("webhook_url"))
+            self._alerts(s, project, webhook)
+        self._outputs(p)
 
-        self.key_arn = wired.target_arn
-        self.role_arn = role.arn
-        self.atlas_role_id = setup.role_id
+    def _outputs(self, p: Plan) -> None:
+        s = p.settings
+        self.key_arn = self.keys.target_arn
+        self.role_arn = self.role.arn
+        self.atlas_role_id = self.setup.role_id
         # Output.from_input(list) makes one Output per element (thousands here); a value
         # produced by an apply stays one Output (see BENCHMARKS.md).
-        # No public path with network private: no address is allowed.
-        cidrs = list(addresses.cidrs) if s.uses_public else []
+        cidrs = p.allowed_cidrs
         self.allowed_cidrs = pulumi.Output.from_input(s.stack).apply(lambda _: list(cidrs))
         self.key_region = pulumi.Output.from_input(s.key_region)
         self.mode = pulumi.Output.from_input(s.mode.name.lower().replace("_", "-"))
-        self.retained_key_arns = wired.access.apply(lambda a: list(a.restore))
+        self.retained_key_arns = self.keys.access.apply(lambda a: list(a.restore))
         statement: pulumi.Output[dict[str, Any]] | None = None
         statements: pulumi.Output[list[dict[str, Any]]] | None = None
-        if s.mode is Mode.CROSS_ACCOUNT_EXISTING and not s.manages_key_policy:
-            policy_cidrs = cidrs if s.enforce_ip else None
-            endpoints = plan.private
-
-            def for_owner(arn: str) -> list[dict[str, Any]]:
-                # The public path's statement and, with network private or both, the private path's.
-                out = [key_user_statement(arn, policy_cidrs)] if plan.public else []
-                return out + ([key_user_statement(arn, None, private=endpoints)] if endpoints is not None else [])
-
-            statements = role.arn.apply(for_owner)
+        if p.owner_statements("") is not None:
+            statements = self.role.arn.apply(lambda arn: p.owner_statements(arn) or [])
             statement = statements.apply(lambda found: found[0])
         self.key_policy_statement_for_owner = statement  # type: ignore[assignment]
         self.key_policy_statements_for_owner = statements  # type: ignore[assignment]
-
         outputs: dict[str, Any] = {
-            "keyArn": self.key_arn,
-            "keyRegion": self.key_region,
-            "mode": self.mode,
-            "roleArn": self.role_arn,
-            "atlasRoleId": self.atlas_role_id,
-            "allowedCidrs": self.allowed_cidrs,
-            "encryptionValid": self.encryption_valid,
-            "retainedKeyArns": self.retained_key_arns,
+            "keyArn": self.key_arn, "keyRegion": self.key_region, "mode": self.mode, "roleArn": self.role_arn,
+            "atlasRoleId": self.atlas_role_id, "allowedCidrs": self.allowed_cidrs,
+            "encryptionValid": self.encryption_valid, "retainedKeyArns": self.retained_key_arns,
             "privateEndpoints": self.private_endpoints,
         }
         if statement is not None:
@@ -361,186 +294,12 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             outputs["keyPolicyStatementsForOwner"] = statements
         self.register_outputs(outputs)
 
-    # -- what is read before anything is planned ---------------------------------------------------
-
-    def _settings(self, config: Mapping[str, Any], gov: Any) -> Settings:
-        invoke = pulumi.InvokeOptions(parent=self)
-        region = aws.get_region(opts=invoke).region
-        # The credentials' account decides whether an existing key is cross-account.
-        identity = aws.get_caller_identity(opts=invoke)
-        return _settings_or_raise(config, stack=pulumi.get_stack(), aws_region=region, gov=gov,
-                                  role_account=identity.account_id, role_partition=partition_of_arn(identity.arn))
-
-    def _atlas_addresses(self, s: Settings, project_known: bool) -> AddressSet:
-        # Blocking lookups, on every preview and update: the number of role policies and every size
-        # budget must be known, and checked, before any child resource is registered. With the
-        # *_output forms the count would only be known inside an apply, and resources created there
-        # are hidden from `pulumi preview`.
-        invoke = pulumi.InvokeOptions(parent=self)
-        control_plane = mongodbatlas.get_control_plane_ip_addresses(opts=invoke)
-        clusters: list[ClusterAddresses] = []
-        if project_known:
-            clusters = project_clusters(mongodbatlas.get_project_ip_addresses(project_id=s.project_id, opts=invoke))
-        try:
-            return build_address_set(control_plane_outbound(control_plane), clusters, s.selection)
-        except AddressError as exc:
-            raise pulumi.RunError(f"atlas-kms: {exc}") from exc
-
-    def _atlas_encryption(self, s: Settings, project_known: bool) -> AtlasEncryption:
-        """What Atlas holds now: the key it uses until a change has deployed. A new project holds nothing."""
-        if not project_known:
-            return AtlasEncryption()
-        answer = mongodbatlas.get_encryption_at_rest(project_id=s.project_id, opts=pulumi.InvokeOptions(parent=self))
-        return atlas_encryption(answer)
-
-    def _created_generations(self, s: Settings, project_known: bool, key_provider: aws.Provider | None,
-                             atlas: AtlasEncryption) -> dict[int, str]:
-        """The key generations this stack created before, by their aliases (names the program controls).
-
-        Probed from generation 1 upward until one is missing (generations are raised one at a time), in
-        the key's region and in the region of the key Atlas holds, so that a key the stack created is
-        still found (and kept) after keyArn, keyRegion or a lower keyGeneration is set: dropping it from
-        the program would make the engine delete a protected key.
-        """
-        if not project_known:
-            return {}
-        regions = [s.key_region]
-        if atlas.key_id and ":key/" in atlas.key_id and region_of(atlas.key_id) not in regions:
-            regions.append(region_of(atlas.key_id))
-        found: dict[int, str] = {}
-        invoke = pulumi.InvokeOptions(parent=self, provider=key_provider)
-        for region in regions:
-            for generation in range(1, MAX_KEY_GENERATION + 1):
-                alias = s.generation_alias(generation)
-                try:
-                    answer = aws.kms.get_alias(name=alias, region=region, opts=invoke)
-                except Exception as exc:
-                    if not alias_not_found(str(exc)):
-                        raise pulumi.RunError(f"atlas-kms: could not read the alias {alias} (to find the keys this "
-                                              f"stack created): {exc}. Let the deployer kms:ListAliases in {region}.") from exc
-                    if generation >= s.key_generation or generation > max(found, default=0):
-                        break
-                else:
-                    found.setdefault(generation, str(answer.target_key_arn))
-        return found
-
-    def _stack_roles(self, s: Settings, project_known: bool) -> list[str]:
-        """ARNs of the roles that exist now with this stack's tags: normally only the stack's own role.
-
-        While the role is replaced (create before delete), Atlas keeps calling with the old role until
-        its authorization names the new one, so the key policies must name both until the old one is
-        gone. The role's name is the component's, with Pulumi's 7-character suffix; its tags say
-        which stack and project it serves (GetRole returns tags, ListRoles does not).
-        """
-        if not project_known:
-            return []
-        invoke = pulumi.InvokeOptions(parent=self)
-        candidates = aws.iam.get_roles(name_regex=f"^{re.escape(self._name)}-role-[0-9a-f]{{7}}$", opts=invoke)
-        found = []
-        for role_name in sorted(candidates.names or []):
-            role = aws.iam.get_role(name=role_name, opts=invoke)
-            tags = role.tags or {}
-            if tags.get(TAG_PROJECT) == s.project_id and tags.get(TAG_STACK) == s.stack:
-                found.append(str(role.arn))
-        return found
-
-    def _key_plan(self, s: Settings, atlas: AtlasEncryption, existing: Mapping[int, str]) -> KeyPlan:
-        try:
-            return plan_keys(s, atlas, existing)
-        except LifecycleError as exc:
-            raise pulumi.RunError(f"atlas-kms: {exc}") from exc
-
-    def _atlas_endpoints(self, s: Settings, project_known: bool, atlas: AtlasEncryption) -> list[Any]:
-        """The KMS private endpoints Atlas has for the project now (a new project has none).
-
-        Asked only where they can matter (the stack uses the private path, or Atlas still requires it),
-        so that a public stack never depends on an endpoint API it does not use.
-        """
-        if not project_known or not (s.uses_private or atlas.require_private_networking):
-            return []
-        answer = mongodbatlas.get_encryption_at_rest_private_endpoints(
-            cloud_provider="AWS", project_id=s.project_id, opts=pulumi.InvokeOptions(parent=self))
-        return list(answer.results or [])
-
-    def _private_path(self, s: Settings, atlas: AtlasEncryption, endpoints: Sequence[Any]) -> PrivatePath:
-        """Whether Atlas must use AWS PrivateLink this run, and whether its private path is granted.
-
-        MongoDB's order: requirePrivateNetworking on in place, then the endpoints; off again only once
-        the endpoints are gone (Atlas refuses CANNOT_DISABLE_ENCRYPTION_AT_REST_REQUIRE_PRIVATE_NETWORKING_
-        WHILE_PRIVATE_ENDPOINTS_EXIST). So leaving the private path takes two runs, and the first keeps
-        the private grant while Atlas may still use it.
-        https://www.mongodb.com/docs/atlas/security/aws-kms-over-private-endpoint/
-        """
-        if s.network == "private" and atlas.holds_key and not atlas.require_private_networking:
-            raise pulumi.RunError(
-                f"atlas-kms:network: Atlas uses the key {atlas.key_id} over the public path today, and private would "
-                "drop that path before Atlas's private endpoints exist. Move in two steps: set atlas-kms:network "
-                "both and run `pulumi up` (Atlas creates the endpoints; wait until the stack output privateEndpoints "
-                "shows every one ACTIVE), then set atlas-kms:network private and run `pulumi up` again.")
-        if s.network == "private" and atlas.holds_key:
-            active = {str(e.region_name) for e in endpoints if e.status == "ACTIVE"}
-            waiting = [r for r in s.private_endpoint_regions if r not in active]
-            if waiting:
-                raise pulumi.RunError(
-                    f"atlas-kms:network: private would drop the public path, but Atlas's KMS private endpoint is not "
-                    f"ACTIVE in {', '.join(waiting)} (see the stack output privateEndpoints). Keep atlas-kms:network "
-                    "both and run `pulumi up` again until every endpoint is ACTIVE, then set it to private.")
-        if s.uses_private:
-            return PrivatePath(require=True, grant=True)
-        leaving = atlas.require_private_networking and bool(endpoints)
-        if leaving:
-            pulumi.log.info("atlas-kms: leaving AWS PrivateLink: this update deletes Atlas's KMS private endpoints and "
-                            "keeps requirePrivateNetworking (Atlas refuses to turn it off while endpoints exist); run "
-                            "`pulumi up` again to turn it off.", resource=self)
-        return PrivatePath(require=leaving, grant=leaving or atlas.require_private_networking)
-
-    def _policy_plan(self, s: Settings, addresses: AddressSet, keys: KeyPlan, private: PrivatePath) -> PolicyPlan:
-        try:
-            return plan_policies(addresses.cidrs, kind=s.policy_kind, enforce_ip=s.enforce_ip,
-                                 manage_key_policy=s.manages_key_policy, use_keys=len(keys.use) + len(s.replica_key_arns),
-                                 restore_keys=len(keys.retained), public=s.uses_public,
-                                 private=s.private_endpoint_ids if private.grant else None)
-        except PolicySizeError as exc:
-            raise pulumi.RunError(f"atlas-kms: {exc}") from exc
-
-    def _warn(self, s: Settings, project_known: bool, addresses: AddressSet, atlas: AtlasEncryption, keys: KeyPlan) -> None:
-        def warn(message: str) -> None:
-            pulumi.log.warn(message, resource=self)
-
-        if not project_known:
-            pulumi.log.info("atlas-kms: projectId is not known yet (the project is created in this update): "
-                            "planned with Atlas's control-plane addresses only; a new project has no clusters.",
-                            resource=self)
-        if not s.enforce_ip:
-            warn("atlas-kms:sourceIps.enforce is false: the KMS key can be used by Atlas's role from ANY "
-                 "address. This is an explicit opt-out of the source-IP condition; set it back to true.")
-        for missing in addresses.missing_clusters:
-            warn(f"atlas-kms:sourceIps.clusters names {missing!r}, which Atlas does not report for project "
-                 f"{s.project_id}; its addresses are not allowed yet. Run `pulumi up` again once it exists.")
-        # What lands in the policy counts: adjacent extraCidrs may merge into a wide range.
-        wide = [c for c in addresses.cidrs if is_wide(c)]
-        if wide:
-            warn(f"atlas-kms:sourceIps.allowWideCidrs is true and the allowed addresses hold {', '.join(wide)}: the key can be "
-                 "used by Atlas's role from far more addresses than Atlas uses. Narrow them and remove allowWideCidrs.")
-        for message in keys.warnings:
-            warn(message)
-        if keys.outgoing is not None:
-            pulumi.log.info(f"atlas-kms: Atlas moves from the key {keys.outgoing.describe()} to {keys.target.describe()}. "
-                            "Both stay usable for this update; run `pulumi up` again once Atlas reports the new key "
-                            "(encryptionValid true) to narrow the old one to what restores need.", resource=self)
-        # The provider sends our value on update; turning search-node encryption on where Atlas has it
-        # off re-syncs the search nodes and rebuilds their indexes (MongoDB's atlas-aws module, PR #26).
-        if atlas.holds_key and atlas.enabled_for_search_nodes is False and s.enabled_for_search_nodes:
-            warn("atlas-kms:enabledForSearchNodes is true but Atlas has it off for this project: this update turns "
-                 "it on, which re-syncs the Atlas Search nodes and rebuilds their indexes (searches may be degraded "
-                 "while it runs). Set atlas-kms:enabledForSearchNodes false to keep Atlas's setting.")
-
     # -- what is registered, in dependency order ---------------------------------------------------
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def _atlas_role(self, s: Settings, project: pulumi.Input[str],
+    def _atlas_role(self, project: pulumi.Input[str],
                     tags: Mapping[str, pulumi.Input[str]]) -> tuple[mongodbatlas.CloudProviderAccessSetup, aws.iam.Role]:
         """Atlas's cloud provider access setup, and the role trusting Atlas's principal with its external id."""
         setup = mongodbatlas.CloudProviderAccessSetup(
@@ -563,82 +322,76 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         )
         return setup, role
 
-    def _keys(self, s: Settings, keys: KeyPlan, plan: PolicyPlan, role: aws.iam.Role, stack_roles: Sequence[str],
-              addresses: AddressSet,
-              key_provider: aws.Provider | None, project: pulumi.Input[str],
+    def _keys(self, p: Plan, role: aws.iam.Role, key_provider: aws.Provider | None, project: pulumi.Input[str],
               tags: Mapping[str, pulumi.Input[str]]) -> _Keys:
         """Every created generation (never dropped, never deleted), the key policy the program writes,
         and the ARNs of the keys Atlas's role may use and restore from."""
-        policy_cidrs = list(addresses.cidrs) if s.enforce_ip else None
         key_opts = self._child(provider=key_provider)
-        root = f"arn:{s.partition}:iam::{self._key_account_id(s)}:root"
         created: dict[int, pulumi.Output[str]] = {}
         guards: list[pulumi.Resource] = []
-        for generation in keys.generations:
-            actions = keys.access_of(generation)
-            # An existing generation stays where it was created: another region would replace it.
-            known_arn = keys.arn_of(generation)
-            region = region_of(known_arn) if known_arn else s.key_region
-            policy = role.arn.apply(lambda arn, a=actions: canonical_json(  # type: ignore[misc]
-                key_policy(root, [arn, *stack_roles], policy_cidrs, a, public=plan.public, private=plan.private)))
-            suffix = "" if generation == 1 else f"-gen-{generation}"
-            key = aws.kms.Key(
-                f"{self._name}-key{suffix}",
-                description=pulumi.Output.concat("Atlas encryption at rest, project ", project, f", stack {s.stack}",
-                                                 "" if generation == 1 else f", generation {generation}"),
-                key_usage="ENCRYPT_DECRYPT",
-                customer_master_key_spec="SYMMETRIC_DEFAULT",
-                enable_key_rotation=True,
-                rotation_period_in_days=s.rotation_period_days,
-                deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-                policy=policy,
-                region=region,
-                tags={**tags, TAG_GENERATION: str(generation)} if generation > 1 else dict(tags),
-                # A deleted key makes every byte and every snapshot it encrypted unreadable. Protected,
-                # so that no update or destroy can delete it; retained on delete, so that even an
-                # unprotected one is only forgotten, never scheduled for deletion. The program keeps
-                # registering every generation it created, so neither ever has to be lifted.
-                # https://www.pulumi.com/docs/iac/concepts/options/protect/
-                # https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
-                opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
-            )
-            aws.kms.Alias(f"{self._name}-key{suffix}-alias", name=s.generation_alias(generation),
-                          target_key_id=key.key_id, region=region, opts=key_opts)
+        for generation in p.keys.generations:
+            key = self._created_key(p, generation, role, project, tags, key_opts)
             created[generation] = key.arn
-            if actions:
+            if p.keys.access_of(generation):
                 guards.append(key)
-
-        def arn_of(ref: KeyRef) -> pulumi.Input[str]:
-            if ref.generation is not None:
-                return created[ref.generation]
-            assert ref.arn is not None
-            return ref.arn
-
-        target_arn = pulumi.Output.from_input(arn_of(keys.target))
-        if s.manages_key_policy and not s.creates_key:
-            assert s.key_arn is not None
-            guards.append(aws.kms.KeyPolicy(
-                f"{self._name}-key-policy",
-                # The provider stores the bare key id and would show the ARN as a change on
-                # every preview (terraform-provider-aws issues #31297, #46432).
-                key_id=s.key_arn.key_id,
-                policy=role.arn.apply(lambda arn: canonical_json(key_policy(
-                    root, [arn, *stack_roles], policy_cidrs, public=plan.public, private=plan.private))),
-                region=s.key_region,
-                # The key is not ours: on destroy, leave its policy in place rather
-                # than reset it under a running Atlas project.
-                # https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
-                # The provider's update writes the policy to the key of the stored id and ignores a new
-                # key_id (terraform-provider-aws internal/service/kms/key_policy.go): another key needs
-                # a new resource.
-                opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(
-                    retain_on_delete=True, replace_on_changes=["keyId"])),
-            ))
-        # A private endpoint in another region reaches the multi-region key's replica there.
-        use = pulumi.Output.all(*[arn_of(k) for k in keys.use], *s.replica_key_arns)
-        restore = pulumi.Output.all(*[arn_of(k) for k in keys.retained])
-        access = pulumi.Output.all(use, restore).apply(lambda ur: KeyAccess.of(ur[0], ur[1]))
+        if p.settings.manages_key_policy and not p.settings.creates_key:
+            guards.append(self._existing_key_policy(p, role, key_opts))
+        generations = pulumi.Output.all(*[created[g] for g in sorted(created)])
+        known = sorted(created)
+        access = generations.apply(lambda arns: p.access(dict(zip(known, arns, strict=True)).__getitem__))
+        target = p.keys.target
+        target_arn = created[target.generation] if target.generation is not None else pulumi.Output.from_input(str(target.arn))
         return _Keys(target_arn=target_arn, access=access, guards=guards)
+
+    def _created_key(self, p: Plan, generation: int, role: aws.iam.Role, project: pulumi.Input[str],
+                     tags: Mapping[str, pulumi.Input[str]], key_opts: pulumi.ResourceOptions) -> aws.kms.Key:
+        s = p.settings
+        actions = p.keys.access_of(generation)
+        region = p.generation_region(generation)
+        suffix = "" if generation == 1 else f"-gen-{generation}"
+        key = aws.kms.Key(
+            f"{self._name}-key{suffix}",
+            description=pulumi.Output.concat("Atlas encryption at rest, project ", project, f", stack {s.stack}",
+                                             "" if generation == 1 else f", generation {generation}"),
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            enable_key_rotation=True,
+            rotation_period_in_days=s.rotation_period_days,
+            deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            policy=role.arn.apply(lambda arn: p.key_policy_document(arn, actions)),
+            region=region,
+            tags={**tags, TAG_GENERATION: str(generation)} if generation > 1 else dict(tags),
+            # A deleted key makes every byte and every snapshot it encrypted unreadable. Protected,
+            # so that no update or destroy can delete it; retained on delete, so that even an
+            # unprotected one is only forgotten, never scheduled for deletion. The program keeps
+            # registering every generation it created, so neither ever has to be lifted.
+            # https://www.pulumi.com/docs/iac/concepts/options/protect/
+            # https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
+            opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
+        )
+        aws.kms.Alias(f"{self._name}-key{suffix}-alias", name=s.generation_alias(generation),
+                      target_key_id=key.key_id, region=region, opts=key_opts)
+        return key
+
+    def _existing_key_policy(self, p: Plan, role: aws.iam.Role, key_opts: pulumi.ResourceOptions) -> aws.kms.KeyPolicy:
+        s = p.settings
+        assert s.key_arn is not None
+        return aws.kms.KeyPolicy(
+            f"{self._name}-key-policy",
+            # The provider stores the bare key id and would show the ARN as a change on
+            # every preview (terraform-provider-aws issues #31297, #46432).
+            key_id=s.key_arn.key_id,
+            policy=role.arn.apply(p.key_policy_document),
+            region=s.key_region,
+            # The key is not ours: on destroy, leave its policy in place rather
+            # than reset it under a running Atlas project.
+            # https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
+            # The provider's update writes the policy to the key of the stored id and ignores a new
+            # key_id (terraform-provider-aws internal/service/kms/key_policy.go): another key needs
+            # a new resource.
+            opts=pulumi.ResourceOptions.merge(key_opts, pulumi.ResourceOptions(
+                retain_on_delete=True, replace_on_changes=["keyId"])),
+        )
 
     def _key_provider(self, s: Settings, default_tags: Mapping[str, str]) -> aws.Provider | None:
         if not s.needs_key_provider:
@@ -660,21 +413,12 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             opts=self._child(),
         )
 
-    @staticmethod
-    def _key_account_id(s: Settings) -> str:
-        if s.key_account is not None and s.key_account.account_id:
-            return s.key_account.account_id
-        if s.key_arn is not None:
-            return s.key_arn.account
-        if s.role_account is None:
-            raise pulumi.RunError("atlas-kms: the role's AWS account is unknown; pass role_account in the settings")
-        return s.role_account
-
-    def _role_policies(self, s: Settings, plan: PolicyPlan, role: aws.iam.Role, access: pulumi.Output[KeyAccess],
+    def _role_policies(self, p: Plan, role: aws.iam.Role, access: pulumi.Output[KeyAccess],
                        tags: Mapping[str, pulumi.Input[str]]) -> list[pulumi.Resource]:
+        plan = p.policies
         documents = access.apply(plan.role_documents)
         created: list[pulumi.Resource] = []
-        count = max(1, len(plan.chunks)) if plan.public or plan.kind == "inline" else 0
+        count = p.role_policy_parts
         # Parts are written from the highest index down: part i waits for part i+1's attachment. With
         # the stable split (core/split.py) addresses only move into a new, higher part or out of a
         # removed one (which Pulumi deletes last), so no address that stays is ever allowed by no part

@@ -19,7 +19,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from core.errors import ReadError
-from core.facts import Snapshot
+from core.facts import AtlasRole, Snapshot
 from core.ips import CLOUDS, AddressError, ClusterAddresses, to_span
 
 DEFAULT_BASE_URL = "https://cloud.mongodb.com"
@@ -167,25 +167,31 @@ class AtlasClient:
             raise ReadError("malformed encryption-at-rest answer: `awsKms` is not an object")
         return aws
 
-    def encryption_roles(self, project_id: str) -> list[str]:
-        """ARNs of the IAM roles Atlas uses for this project's encryption at rest.
+    def cloud_provider_access(self, project_id: str) -> list[AtlasRole]:
+        """The AWS IAM roles Atlas has for this project, and which Atlas features use each.
 
-        `featureUsages[].featureType` ENCRYPTION_AT_REST marks them; the answer is the project's own list
-        (its featureId is always null for this feature, per the spec), so no other project's role is here.
+        The answer is the project's own list; `featureUsages[].featureType` ENCRYPTION_AT_REST marks the
+        role encryption at rest uses (its featureId is always null for this feature, per the spec).
         https://www.mongodb.com/docs/api/doc/atlas-admin-api-v2/operation/operation-listgroupcloudprovideraccess
         """
         body = self._get(f"/api/atlas/v2/groups/{project_id}/cloudProviderAccess", ACCESS_MEDIA_TYPE)
         roles = body.get("awsIamRoles", []) if isinstance(body, dict) else None
         if not isinstance(roles, list) or not all(isinstance(r, dict) for r in roles):
             raise ReadError("malformed cloud provider access answer: awsIamRoles is not a list of objects")
-        found = []
+        out = []
         for role in roles:
-            usages = role.get("featureUsages") or []
-            if any(isinstance(u, dict) and u.get("featureType") == "ENCRYPTION_AT_REST" for u in usages):
-                arn = role.get("iamAssumedRoleArn")
-                if isinstance(arn, str) and arn:
-                    found.append(arn)
-        return sorted(set(found))
+            usages = [u for u in role.get("featureUsages") or [] if isinstance(u, dict)]
+            arn = role.get("iamAssumedRoleArn")
+            out.append(AtlasRole(role_id=str(role.get("roleId") or ""),
+                                 iam_role_arn=arn if isinstance(arn, str) and arn else None,
+                                 features=tuple(str(u.get("featureType")) for u in usages if u.get("featureType")),
+                                 external_id=str(role.get("atlasAssumedRoleExternalId") or "")))
+        return out
+
+    def encryption_roles(self, project_id: str) -> list[str]:
+        """ARNs of the IAM roles Atlas uses for this project's encryption at rest."""
+        return sorted({r.iam_role_arn for r in self.cloud_provider_access(project_id)
+                       if r.serves_encryption and r.iam_role_arn})
 
     def kms_private_endpoints(self, project_id: str) -> list[dict[str, Any]]:
         """Atlas's KMS private endpoints for AWS (regionName, status, errorMessage, privateEndpointConnectionName).

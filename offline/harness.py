@@ -8,11 +8,12 @@ camelCase property names, and computed outputs (ARNs, ids) are returned explicit
 from __future__ import annotations
 
 import json
-import re
+import os
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,12 @@ from core.arns import Arn, partition_of
 from offline.model import (
     ALIAS,
     ATLAS_PRINCIPALS,
+    AUTH,
     EAR,
     ENDPOINT,
     KEY,
     ROLE,
+    SETUP,
     ProviderError,
     ProviderModel,
     Seen,
@@ -38,6 +41,7 @@ from offline.model import (
     changes,
     reveal,
 )
+from standins.atlas import PRIVATE, PUBLIC, AtlasState, running_atlas
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -83,6 +87,9 @@ class World:
     endpoint_status: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Resources `pulumi up --replace` names: created anew although their inputs did not change.
     replace: frozenset[tuple[str, str]] = frozenset()
+    # Atlas's cloud provider access roles (GET .../cloudProviderAccess, the API's JSON); None: the roles the
+    # stored state's setups and authorizations made, and which of them encryption at rest uses.
+    atlas_access: dict[str, Any] | None = None
 
     @classmethod
     def sample(cls) -> World:
@@ -142,13 +149,32 @@ class World:
                         "targetKeyArn": arn, "targetKeyId": plain["targetKeyId"]}
         raise alias_not_found_error(name)
 
-    def roles_answer(self, name_regex: str | None) -> dict[str, Any]:
-        """ListRoles filtered by name, as the data source aws_iam_roles does: the roles the state holds."""
-        pattern = re.compile(name_regex or ".*")
-        roles = sorted((reveal(state)["name"], reveal(state)["arn"]) for (typ, _), (_, state) in self.stored.items()
-                       if typ == ROLE and pattern.search(str(reveal(state).get("name", ""))))
-        return {"id": self.account, "names": [n for n, _ in roles], "arns": [a for _, a in roles],
-                "nameRegex": name_regex, "pathPrefix": None}
+    def access_answer(self, project_id: str) -> dict[str, Any]:
+        """Atlas's cloud provider access roles: each stored setup's role, authorized with the ARN its stored
+        authorization names, used for encryption at rest when the project's key is configured with it."""
+        if self.atlas_access is not None:
+            return self.atlas_access
+        plain = {key: (id_, reveal(state)) for key, (id_, state) in self.stored.items()}
+        authorized = {str(st.get("roleId")): str((st.get("aws") or {}).get("iamAssumedRoleArn") or "")
+                      for (typ, _), (_, st) in plain.items() if typ == AUTH}
+        kms = (self.encryption_answer(project_id).get("awsKmsConfig") or {})
+        in_use = str(kms.get("roleId") or "") if kms.get("enabled") else ""
+        roles = []
+        for (typ, _), (_, st) in sorted(plain.items()):
+            if typ != SETUP:
+                continue
+            role_id = str(st.get("roleId") or "")
+            config = (st.get("awsConfigs") or [{}])[0]
+            role: dict[str, Any] = {
+                "providerName": "AWS", "roleId": role_id, "atlasAWSAccountArn": config.get("atlasAwsAccountArn", ""),
+                "atlasAssumedRoleExternalId": config.get("atlasAssumedRoleExternalId", ""),
+                "createdDate": "2026-11-28T00:00:00Z",
+                # The spec: featureId "always returns a null value" for this feature.
+                "featureUsages": [{"featureType": "ENCRYPTION_AT_REST", "featureId": None}] if role_id == in_use else []}
+            if authorized.get(role_id):
+                role |= {"iamAssumedRoleArn": authorized[role_id], "authorizedDate": "2026-11-28T00:00:00Z"}
+            roles.append(role)
+        return {"awsIamRoles": roles, "azureServicePrincipals": [], "gcpServiceAccounts": []}
 
     def role_answer(self, name: str) -> dict[str, Any]:
         for (typ, _), (_, state) in self.stored.items():
@@ -213,8 +239,6 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
             except ProviderError as exc:
                 # The engine hands a provider's error back as an invoke failure, which the SDK raises.
                 return {}, [("", str(exc))]  # type: ignore[return-value]
-        if args.token == "aws:iam/getRoles:getRoles":
-            return self.world.roles_answer(args.args.get("nameRegex"))
         if args.token == "aws:iam/getRole:getRole":
             return self.world.role_answer(args.args["name"])
         if args.token == "aws:index/getRegion:getRegion":
@@ -332,6 +356,43 @@ class _LogCapture:
         return log
 
 
+_ATLAS: list[tuple[AtlasState, dict[str, str]]] = []
+# The running stand-in's context, kept alive for the life of the process.
+_ATLAS_CONTEXT: list[Any] = []
+
+
+def _atlas_standin() -> tuple[AtlasState, dict[str, str]]:
+    """The Atlas Admin API stand-in on 127.0.0.1 that answers what no data source reads (the project's cloud
+    provider access roles), with the credentials the mongodbatlas provider would take from its environment.
+    One per process, started on first use: every run swaps in its own world's answers."""
+    if not _ATLAS:
+        state = AtlasState()
+        context = running_atlas(state)
+        _ATLAS_CONTEXT.append(context)
+        url = context.__enter__()
+        _ATLAS.append((state, {"MONGODB_ATLAS_BASE_URL": url, "MONGODB_ATLAS_PUBLIC_KEY": PUBLIC,
+                               "MONGODB_ATLAS_PRIVATE_KEY": PRIVATE}))
+    return _ATLAS[0]
+
+
+@contextmanager
+def atlas_api_answers(world: World) -> Iterator[None]:
+    """While inside, the Atlas Admin API (with the credentials the provider would read from its environment)
+    answers from `world`, as the engine's mocks answer the data sources."""
+    atlas, env = _atlas_standin()
+    atlas.access_for = world.access_answer
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_program(
     config: Mapping[str, str],
     *,
@@ -401,11 +462,14 @@ def run_program(
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(quiet)
+    answers = atlas_api_answers(world)
+    answers.__enter__()
     try:
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
         _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(run()).future())))
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
+        answers.__exit__(None, None, None)
     return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines,
                       secret_outputs=secret_outputs, placeholders=set(mocks.model.placeholders))

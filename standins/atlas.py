@@ -11,7 +11,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +46,7 @@ MEDIA = {"control-plane": "application/vnd.atlas.2023-11-15+json", "project": "a
          "snapshots": "application/vnd.atlas.2023-01-01+json", "endpoints": "application/vnd.atlas.2023-01-01+json"}
 
 
+ACCESS = re.compile(r"/api/atlas/v2/groups/(?P<group>[a-f0-9]{24})/cloudProviderAccess")
 SNAPSHOTS = re.compile(r"/api/atlas/v2/groups/(?P<group>[a-f0-9]{24})/clusters/(?P<cluster>[^/?]+)/backup/snapshots"
                        r"\?pageNum=(?P<page>\d+)&itemsPerPage=(?P<size>\d+)")
 
@@ -111,6 +112,9 @@ class AtlasState:
     kms_endpoints: list[dict[str, Any]] = field(default_factory=list)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
+    # GET .../cloudProviderAccess answered by the offline model for any project (group id -> the answer),
+    # instead of `encryption_role`: the program's runs under the mock runtime ask it this way.
+    access_for: Callable[[str], dict[str, Any]] | None = None
 
 
 class AtlasStandIn(BaseHTTPRequestHandler):
@@ -173,6 +177,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             kind, payload = "project", st.project
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/encryptionAtRest":
             kind, payload = "encryption", st.encryption
+        elif (m := ACCESS.fullmatch(self.path)) and st.access_for is not None:
+            kind, payload = "access", st.access_for(m["group"])
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/cloudProviderAccess":
             kind, payload = "access", access_answer(st.encryption_role)
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/encryptionAtRest/AWS/privateEndpoints":
@@ -268,7 +274,7 @@ def running_atlas(state: AtlasState) -> Iterator[str]:
     """The stand-in on 127.0.0.1 serving `state`; yields its base URL."""
     handler = type("Handler", (AtlasStandIn,), {"state": state, "nonces": set()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

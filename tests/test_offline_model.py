@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from offline.harness import ProgramRun, Registration, World, run_program
+from config.stackfile import read_stack_config
+from offline.harness import ROOT, ProgramRun, Registration, World, run_program
 from offline.model import (
     ALERT,
     ALIAS,
@@ -33,6 +34,15 @@ from offline.model import (
 from offline.simulator import EngineRefusedError, _ideals, _prerequisites, orders, plan
 
 ACCOUNT = "111122223333"
+STACKS = ROOT / "samples" / "stacks"
+
+
+def config(stack: str) -> dict[str, str]:
+    return read_stack_config(STACKS / f"Pulumi.{stack}.yaml")
+
+
+def project_of(cfg: dict[str, str]) -> str:
+    return cfg["atlas-kms:projectId"]
 
 
 def create(model: ProviderModel, typ: str, name: str, inputs: dict[str, Any], deps: list[str] | None = None,
@@ -154,13 +164,45 @@ def test_an_alias_resolves_only_when_the_state_holds_it_else_the_providers_not_f
     assert world.alias_answer("alias/x", "eu-west-2")["targetKeyArn"] == "arn:aws:kms:eu-west-2:1:key/id1"
 
 
-def test_roles_are_listed_by_name_and_read_with_their_tags() -> None:
+def test_a_role_is_read_by_name_with_its_tags_and_a_missing_one_is_the_providers_not_found() -> None:
     world = World.sample()
     world.stored = {(ROLE, "r"): ("atlas-kms-role-abc1234", {"name": "atlas-kms-role-abc1234", "arn": "arn:aws:iam::1:role/atlas-kms-role-abc1234",
                                                            "tags": {"k": "v"}})}
-    assert world.roles_answer("^atlas-kms-role-[0-9a-f]{7}$")["names"] == ["atlas-kms-role-abc1234"]
-    assert world.roles_answer("^other$")["names"] == []
     assert world.role_answer("atlas-kms-role-abc1234")["tags"] == {"k": "v"}
+    with pytest.raises(ProviderError, match="couldn't find resource"):
+        world.role_answer("someone-elses-role")
+
+
+def test_atlas_reports_each_setup_role_authorized_and_the_one_encryption_at_rest_uses() -> None:
+    """GET .../cloudProviderAccess as Atlas answers it, validated against the official schema."""
+    import jsonschema
+
+    from standins.atlas import SCHEMAS
+
+    first = run_program(config("same-account"), stack="same-account")
+    world = World.sample()
+    world.stored = first.stored_state()
+    answer = world.access_answer(project_of(config("same-account")))
+    jsonschema.validate(answer, SCHEMAS["access"])
+    (role,) = answer["awsIamRoles"]
+    assert role["iamAssumedRoleArn"] == first.outputs["roleArn"]
+    assert role["roleId"] == first.outputs["atlasRoleId"]
+    assert role["featureUsages"] == [{"featureType": "ENCRYPTION_AT_REST", "featureId": None}]
+    # Before encryption at rest is configured the role is authorized but serves no feature.
+    world.stored = {k: v for k, v in world.stored.items() if k[0] != EAR}
+    assert world.access_answer(project_of(config("same-account")))["awsIamRoles"][0]["featureUsages"] == []
+
+
+def test_the_program_makes_no_account_wide_listing() -> None:
+    """Its lookups do not grow with the AWS account: no ListRoles, no ListKeys; Atlas names its role."""
+    first = run_program(config("same-account"), stack="same-account")
+    world = World.sample()
+    world.stored = first.stored_state()
+    again = run_program(config("same-account"), stack="same-account", world=world)
+    tokens = {token for token, _ in again.calls}
+    assert not {t for t in tokens if "getRoles" in t or "getKeys" in t or "getPolicies" in t}
+    # The role Atlas reports is checked by name, once.
+    assert [a["name"] for t, a in again.calls if t == "aws:iam/getRole:getRole"] == [first.outputs["roleArn"].rsplit("/", 1)[-1]]
 
 
 # --- offline/simulator.py: what the engine does between two runs ------------------------------

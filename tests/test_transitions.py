@@ -259,7 +259,7 @@ def test_a_gap_introduced_on_purpose_is_caught(monkeypatch: pytest.MonkeyPatch) 
         plan = real(*args, **kwargs)
         return KeyPlan(plan.target, None, plan.retained, plan.generations, existing=plan.existing)
 
-    monkeypatch.setattr("components.atlas_kms.plan_keys", forget_the_outgoing_key)
+    monkeypatch.setattr("core.plan.plan_keys", forget_the_outgoing_key)
     moving = apply(config("existing-key", keyArn=B), "existing-key", first)
     gaps = transition(first, moving).gaps
     assert gaps and {g.key_arn for g in gaps} == {A}
@@ -276,7 +276,7 @@ def test_dropping_a_protected_created_key_from_the_program_is_refused_as_the_eng
         outgoing = KeyRef(arn=plan.outgoing.arn) if plan.outgoing else None
         return KeyPlan(plan.target, outgoing, (), ())
 
-    monkeypatch.setattr("components.atlas_kms.plan_keys", forget_created_generations)
+    monkeypatch.setattr("core.plan.plan_keys", forget_created_generations)
     moving = apply(config("same-account", keyArn=A), "same-account", first)
     with pytest.raises(EngineRefusedError, match="cannot be deleted because it is protected"):
         transition(first, moving)
@@ -332,15 +332,15 @@ def test_a_project_not_yet_encrypted_may_start_private() -> None:
 
 def test_removing_the_private_grant_while_atlas_uses_its_endpoint_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     both = apply(config("same-account", network="both"), "same-account", apply(config("same-account"), "same-account"))
-    import components.atlas_kms as component
+    import core.plan
 
-    real = component.AtlasKmsEncryption._private_path
+    real = core.plan.private_path
 
-    def keep_requiring_but_drop_the_grant(self: Any, *args: Any) -> Any:
-        real(self, *args)  # the real checks still run
-        return component.PrivatePath(require=True, grant=False)
+    def keep_requiring_but_drop_the_grant(*args: Any) -> Any:
+        _, notes = real(*args)  # the real checks still run
+        return core.plan.PrivatePath(require=True, grant=False), notes
 
-    monkeypatch.setattr(component.AtlasKmsEncryption, "_private_path", keep_requiring_but_drop_the_grant)
+    monkeypatch.setattr(core.plan, "private_path", keep_requiring_but_drop_the_grant)
     broken = apply(config("same-account", network="both"), "same-account", both)
     gaps = transition(both, broken).gaps
     assert gaps and all("through Atlas's VPC endpoint" in g.why for g in gaps)
