@@ -355,6 +355,128 @@ def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
     )
 
 
+def _namespaced(config: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The `atlas-kms:*` settings by their short names; an unknown one is a problem named as written."""
+    raw: dict[str, Any] = {}
+    for name, value in config.items():
+        short = name.split(":", 1)[1] if name.startswith(f"{NAMESPACE}:") else name
+        if ":" in short:
+            continue  # another namespace (aws:, mongodbatlas:, ...)
+        raw[short] = value
+    for name in sorted(set(raw) - set(KNOWN_KEYS)):
+        problems.append(f"{NAMESPACE}:{name}: unknown setting; allowed: {', '.join(KNOWN_KEYS)}")
+
+    return raw
+
+
+def _parse_project(raw: Mapping[str, Any], problems: list[str]) -> Any:
+    project_id = raw.get("projectId")
+    if project_id is None:
+        problems.append(f"{NAMESPACE}:projectId: required; set it with `pulumi config set {NAMESPACE}:projectId <24-hex Atlas project id>`")
+    elif isinstance(project_id, int | float) and not isinstance(project_id, bool):
+        problems.append(f"{NAMESPACE}:projectId: YAML read {project_id!r} as a number; quote the id in the stack file, like atlas-kms:projectId: \"{project_id}\" (Atlas project ids are 24 hex characters)")
+    elif not isinstance(project_id, str) or not _PROJECT_ID.fullmatch(project_id):
+        problems.append(f"{NAMESPACE}:projectId: {project_id!r} is not an Atlas project id (24 lowercase hex characters, from the project's Settings page)")
+
+    return project_id
+
+
+def _check_identity(aws_region: str | None, role_account: str | None, region_pending: bool, problems: list[str]) -> None:
+    if aws_region is None:
+        if not region_pending:
+            problems.append("aws:region: required (the role's region and the default key region); `pulumi config set aws:region eu-west-2`")
+    elif not is_region(aws_region):
+        problems.append(f"aws:region: {aws_region!r} is not an AWS region name (like eu-west-2)")
+    if role_account is not None and not is_account(role_account):
+        problems.append(f"aws credentials: account id {role_account!r} is not 12 digits")
+
+
+
+def _key_region(key_arn: KeyArn | None, key_region_setting: str | None, key_account: KeyAccount | None,
+                aws_region: str | None, problems: list[str]) -> tuple[str, str]:
+    """(the key's region, the setting it came from), from wherever it is stated; every statement must agree."""
+    stated = [
+        (f"{NAMESPACE}:keyArn", key_arn.region if key_arn else None),
+        (f"{NAMESPACE}:keyRegion", key_region_setting),
+        (f"{NAMESPACE}:keyAccount.region", key_account.region if key_account else None),
+    ]
+    given = [(k, r) for k, r in stated if r]
+    key_region = given[0][1] if given else (aws_region or "")
+    # The setting the key region came from, so that an error blames what the user actually wrote.
+    region_source = given[0][0] if given else "aws:region"
+    for k, r in given[1:]:
+        if r != key_region:
+            problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
+
+    return key_region, region_source
+
+
+def _check_partitions(*, role_partition: str | None, aws_region: str | None, gov: bool, key_arn: KeyArn | None,
+                      key_region: str, region_source: str, retained: tuple[KeyArn, ...],
+                      problems: list[str]) -> tuple[str, bool]:
+    """(the role's partition, whether it is known yet): Atlas's principal, the role and the keys must share it."""
+    partition = role_partition or partition_of(aws_region or "us-east-1")
+    # Without a region or credentials yet, the partition is unknown: those checks wait for them.
+    partition_known = role_partition is not None or aws_region is not None
+    if role_partition is not None and role_partition not in PARTITIONS:
+        problems.append(f"aws credentials: unknown partition {role_partition!r}")
+    # Atlas's principal assumes the role, and IAM never lets a principal cross partitions.
+    atlas_part = atlas_partition(gov)
+    partition_clash = partition_known and partition in PARTITIONS and partition != atlas_part
+    if partition_clash:
+        where = "the AWS credentials' partition" if role_partition else f"aws:region {aws_region!r}"
+        if gov:
+            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
+        else:
+            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
+    if not partition_known:
+        pass
+    elif key_arn and key_arn.partition != partition:
+        problems.append(f"{NAMESPACE}:keyArn: partition {key_arn.partition!r} differs from the role's partition {partition!r}; a key and a role in different partitions cannot work together")
+    elif key_region and is_region(key_region) and partition_of(key_region) != partition:
+        problems.append(f"{region_source}: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
+    elif key_region and is_region(key_region) and not partition_clash:
+        why = atlas_key_region_problem(key_region, gov)
+        if why:
+            problems.append(f"{region_source}: the key's region {why}; put the key in a region Atlas supports")
+
+    for i, arn in enumerate(retained):
+        if partition_known and arn.partition != partition:
+            problems.append(f"{NAMESPACE}:retainedKeyArns[{i}]: partition {arn.partition!r} differs from the role's "
+                            f"partition {partition!r}; Atlas's role cannot use a key in another partition")
+
+    return partition, partition_known
+
+
+def _check_key_account(key_account: KeyAccount | None, key_arn: KeyArn | None, role_account: str | None,
+                       partition: str, partition_known: bool, problems: list[str]) -> None:
+    if key_account is None:
+        return
+    k = f"{NAMESPACE}:keyAccount"
+    if key_account.assume_role_arn:
+        role_partition_of_assume = partition_of_arn(key_account.assume_role_arn)
+        if partition_known and role_partition_of_assume != partition:
+            problems.append(f"{k}.assumeRoleArn: partition {role_partition_of_assume!r} differs from the role's partition {partition!r}")
+        if role_account is not None and key_account.account_id == role_account:
+            problems.append(f"{k}.assumeRoleArn: account {role_account} is the role's own account, so nothing is cross-account; remove {k} (and set keyRegion if you need another region)")
+        if key_arn and key_arn.account != key_account.account_id:
+            problems.append(f"{k}.assumeRoleArn: account {key_account.account_id} does not hold the key {key_arn} (account {key_arn.account}); assume a role in the key's account")
+    elif key_arn is None:
+        problems.append(f"{k}.assumeRoleArn: required to create the key in another account; give a role in that account that can create KMS keys, or set {NAMESPACE}:keyArn to use an existing key")
+    if key_account.manage_key_policy:
+        if key_arn is None:
+            problems.append(f"{k}.manageKeyPolicy: only for an existing key ({NAMESPACE}:keyArn); a key this program creates always gets its policy managed")
+        elif not key_account.assume_role_arn:
+            problems.append(f"{k}.manageKeyPolicy: needs {k}.assumeRoleArn in the key's account to write its key policy")
+    if key_account.key_policy_granted and (key_arn is None or key_account.manage_key_policy):
+        problems.append(f"{k}.keyPolicyGranted: only for an existing key in another account whose policy its owner edits; remove it")
+    if key_arn and role_account is not None and key_arn.account == role_account:
+        problems.append(f"{k}: the key {key_arn} is in the role's own account {role_account}, so nothing is cross-account; remove {k}")
+    if key_account.external_id and not key_account.assume_role_arn:
+        problems.append(f"{k}.externalId: only used with {k}.assumeRoleArn")
+
+
+
 def parse_settings(
     config: Mapping[str, Any],
     *,
@@ -375,30 +497,9 @@ def parse_settings(
     everything that does not depend on it.
     """
     problems: list[str] = []
-    raw: dict[str, Any] = {}
-    for name, value in config.items():
-        short = name.split(":", 1)[1] if name.startswith(f"{NAMESPACE}:") else name
-        if ":" in short:
-            continue  # another namespace (aws:, mongodbatlas:, ...)
-        raw[short] = value
-    for name in sorted(set(raw) - set(KNOWN_KEYS)):
-        problems.append(f"{NAMESPACE}:{name}: unknown setting; allowed: {', '.join(KNOWN_KEYS)}")
-
-    project_id = raw.get("projectId")
-    if project_id is None:
-        problems.append(f"{NAMESPACE}:projectId: required; set it with `pulumi config set {NAMESPACE}:projectId <24-hex Atlas project id>`")
-    elif isinstance(project_id, int | float) and not isinstance(project_id, bool):
-        problems.append(f"{NAMESPACE}:projectId: YAML read {project_id!r} as a number; quote the id in the stack file, like atlas-kms:projectId: \"{project_id}\" (Atlas project ids are 24 hex characters)")
-    elif not isinstance(project_id, str) or not _PROJECT_ID.fullmatch(project_id):
-        problems.append(f"{NAMESPACE}:projectId: {project_id!r} is not an Atlas project id (24 lowercase hex characters, from the project's Settings page)")
-
-    if aws_region is None:
-        if not region_pending:
-            problems.append("aws:region: required (the role's region and the default key region); `pulumi config set aws:region eu-west-2`")
-    elif not is_region(aws_region):
-        problems.append(f"aws:region: {aws_region!r} is not an AWS region name (like eu-west-2)")
-    if role_account is not None and not is_account(role_account):
-        problems.append(f"aws credentials: account id {role_account!r} is not 12 digits")
+    raw = _namespaced(config, problems)
+    project_id = _parse_project(raw, problems)
+    _check_identity(aws_region, role_account, region_pending, problems)
 
     key_arn: KeyArn | None = None
     if raw.get("keyArn") is not None:
@@ -432,74 +533,12 @@ def parse_settings(
         problems.append(f"{NAMESPACE}:retainedKeyArns: {key_arn} is {NAMESPACE}:keyArn, the key Atlas is to use; a "
                         "retained key is one Atlas no longer uses but snapshots still need: remove it from the list")
 
-    # One key region, from wherever it is stated; every statement must agree.
-    stated = [
-        (f"{NAMESPACE}:keyArn", key_arn.region if key_arn else None),
-        (f"{NAMESPACE}:keyRegion", key_region_setting),
-        (f"{NAMESPACE}:keyAccount.region", key_account.region if key_account else None),
-    ]
-    given = [(k, r) for k, r in stated if r]
-    key_region = given[0][1] if given else (aws_region or "")
-    # The setting the key region came from, so that an error blames what the user actually wrote.
-    region_source = given[0][0] if given else "aws:region"
-    for k, r in given[1:]:
-        if r != key_region:
-            problems.append(f"{k}: region {r!r} disagrees with {given[0][0]} ({key_region!r}); the key lives in one region, make them equal or drop one")
-
+    key_region, region_source = _key_region(key_arn, key_region_setting, key_account, aws_region, problems)
     network, endpoint_regions, endpoint_ids = _parse_network(raw, key_arn, key_region, problems)
-    partition = role_partition or partition_of(aws_region or "us-east-1")
-    # Without a region or credentials yet, the partition is unknown: those checks wait for them.
-    partition_known = role_partition is not None or aws_region is not None
-    if role_partition is not None and role_partition not in PARTITIONS:
-        problems.append(f"aws credentials: unknown partition {role_partition!r}")
-    # Atlas's principal assumes the role, and IAM never lets a principal cross partitions.
-    atlas_part = atlas_partition(gov)
-    partition_clash = partition_known and partition in PARTITIONS and partition != atlas_part
-    if partition_clash:
-        where = "the AWS credentials' partition" if role_partition else f"aws:region {aws_region!r}"
-        if gov:
-            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): true means Atlas for Government, whose principal is in partition {atlas_part!r}, but the role is in {partition!r} ({where}); use GovCloud credentials and region, or set {ATLAS_GOV_SETTING}: false")
-        else:
-            problems.append(f"{ATLAS_GOV_SETTING} (the component's isMongodbgovCloud input): commercial Atlas (not set, or false) assumes roles from partition {atlas_part!r}, but the role is in {partition!r} ({where}); a role cannot be assumed across partitions: use credentials and a region of {atlas_part!r}, or set {ATLAS_GOV_SETTING}: true for Atlas for Government")
-    if not partition_known:
-        pass
-    elif key_arn and key_arn.partition != partition:
-        problems.append(f"{NAMESPACE}:keyArn: partition {key_arn.partition!r} differs from the role's partition {partition!r}; a key and a role in different partitions cannot work together")
-    elif key_region and is_region(key_region) and partition_of(key_region) != partition:
-        problems.append(f"{region_source}: region {key_region!r} is in partition {partition_of(key_region)!r}, the role in {partition!r}; pick a region of the role's partition")
-    elif key_region and is_region(key_region) and not partition_clash:
-        why = atlas_key_region_problem(key_region, gov)
-        if why:
-            problems.append(f"{region_source}: the key's region {why}; put the key in a region Atlas supports")
-
-    for i, arn in enumerate(retained):
-        if partition_known and arn.partition != partition:
-            problems.append(f"{NAMESPACE}:retainedKeyArns[{i}]: partition {arn.partition!r} differs from the role's "
-                            f"partition {partition!r}; Atlas's role cannot use a key in another partition")
-
-    if key_account is not None:
-        k = f"{NAMESPACE}:keyAccount"
-        if key_account.assume_role_arn:
-            role_partition_of_assume = partition_of_arn(key_account.assume_role_arn)
-            if partition_known and role_partition_of_assume != partition:
-                problems.append(f"{k}.assumeRoleArn: partition {role_partition_of_assume!r} differs from the role's partition {partition!r}")
-            if role_account is not None and key_account.account_id == role_account:
-                problems.append(f"{k}.assumeRoleArn: account {role_account} is the role's own account, so nothing is cross-account; remove {k} (and set keyRegion if you need another region)")
-            if key_arn and key_arn.account != key_account.account_id:
-                problems.append(f"{k}.assumeRoleArn: account {key_account.account_id} does not hold the key {key_arn} (account {key_arn.account}); assume a role in the key's account")
-        elif key_arn is None:
-            problems.append(f"{k}.assumeRoleArn: required to create the key in another account; give a role in that account that can create KMS keys, or set {NAMESPACE}:keyArn to use an existing key")
-        if key_account.manage_key_policy:
-            if key_arn is None:
-                problems.append(f"{k}.manageKeyPolicy: only for an existing key ({NAMESPACE}:keyArn); a key this program creates always gets its policy managed")
-            elif not key_account.assume_role_arn:
-                problems.append(f"{k}.manageKeyPolicy: needs {k}.assumeRoleArn in the key's account to write its key policy")
-        if key_account.key_policy_granted and (key_arn is None or key_account.manage_key_policy):
-            problems.append(f"{k}.keyPolicyGranted: only for an existing key in another account whose policy its owner edits; remove it")
-        if key_arn and role_account is not None and key_arn.account == role_account:
-            problems.append(f"{k}: the key {key_arn} is in the role's own account {role_account}, so nothing is cross-account; remove {k}")
-        if key_account.external_id and not key_account.assume_role_arn:
-            problems.append(f"{k}.externalId: only used with {k}.assumeRoleArn")
+    partition, partition_known = _check_partitions(
+        role_partition=role_partition, aws_region=aws_region, gov=gov, key_arn=key_arn, key_region=key_region,
+        region_source=region_source, retained=retained, problems=problems)
+    _check_key_account(key_account, key_arn, role_account, partition, partition_known, problems)
 
     if problems:
         raise SettingsError(problems)
