@@ -214,16 +214,7 @@ def _parse_network(raw: dict[str, Any], key_arn: KeyArn | None, key_region: str,
     return network, tuple(sorted(regions)), tuple(sorted(ids))
 
 
-def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, bool]:
-    key = f"{NAMESPACE}:sourceIps"
-    default = SourceSelection()
-    if raw is None:
-        return default, True
-    if not isinstance(raw, Mapping):
-        problems.append(f"{key}: expected an object like {{\"controlPlane\": \"all\", \"clusters\": \"all\"}}, got {raw!r}")
-        return default, True
-    _unknown(raw, SOURCE_IPS_KEYS, key, problems)
-
+def _parse_control_plane(raw: Mapping[str, Any], key: str, problems: list[str]) -> tuple[str, ...] | Literal["all"]:
     control_plane: tuple[str, ...] | Literal["all"] = "all"
     cp = raw.get("controlPlane", "all")
     if isinstance(cp, str) and cp != "all":
@@ -242,6 +233,10 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
             else:
                 control_plane = tuple(sorted(clouds))
 
+    return control_plane
+
+
+def _parse_clusters(raw: Mapping[str, Any], key: str, problems: list[str]) -> tuple[str, ...] | Literal["all"]:
     clusters: tuple[str, ...] | Literal["all"] = "all"
     cl = raw.get("clusters", "all")
     if cl != "all":
@@ -255,10 +250,10 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
             else:
                 clusters = tuple(sorted(names))
 
-    include_future = _bool(raw.get("includeFuture"), f"{key}.includeFuture", True, problems)
-    enforce = _bool(raw.get("enforce"), f"{key}.enforce", True, problems)
-    allow_wide = _bool(raw.get("allowWideCidrs"), f"{key}.allowWideCidrs", False, problems)
+    return clusters
 
+
+def _parse_extra_cidrs(raw: Mapping[str, Any], key: str, allow_wide: bool, problems: list[str]) -> tuple[str, ...]:
     extra: tuple[str, ...] = ()
     if "extraCidrs" in raw:
         entries = _str_list(raw["extraCidrs"], f"{key}.extraCidrs", problems)
@@ -279,6 +274,26 @@ def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, b
                 if is_wide(cidr) and cidr not in entries:
                     problems.append(f"{key}.extraCidrs: the entries merge into {cidr}, wider than /16 (IPv6 /48), which "
                                     f"all but removes the source-IP condition; narrow them, or set {key}.allowWideCidrs: true")
+    return extra
+
+
+def _parse_source_ips(raw: Any, problems: list[str]) -> tuple[SourceSelection, bool]:
+    key = f"{NAMESPACE}:sourceIps"
+    default = SourceSelection()
+    if raw is None:
+        return default, True
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key}: expected an object like {{\"controlPlane\": \"all\", \"clusters\": \"all\"}}, got {raw!r}")
+        return default, True
+    _unknown(raw, SOURCE_IPS_KEYS, key, problems)
+
+    control_plane = _parse_control_plane(raw, key, problems)
+    clusters = _parse_clusters(raw, key, problems)
+    include_future = _bool(raw.get("includeFuture"), f"{key}.includeFuture", True, problems)
+    enforce = _bool(raw.get("enforce"), f"{key}.enforce", True, problems)
+    allow_wide = _bool(raw.get("allowWideCidrs"), f"{key}.allowWideCidrs", False, problems)
+
+    extra = _parse_extra_cidrs(raw, key, allow_wide, problems)
     return SourceSelection(control_plane, clusters, include_future, extra, allow_wide), enforce
 
 
@@ -477,6 +492,39 @@ def _check_key_account(key_account: KeyAccount | None, key_arn: KeyArn | None, r
 
 
 
+def _parse_key(raw: Mapping[str, Any], problems: list[str]) -> tuple[KeyArn | None, str | None]:
+    """(keyArn, keyRegion) as given."""
+    key_arn: KeyArn | None = None
+    if raw.get("keyArn") is not None:
+        try:
+            key_arn = parse_key_arn(raw["keyArn"], f"{NAMESPACE}:keyArn")
+        except ArnError as exc:
+            problems.append(str(exc))
+    key_region_setting = raw.get("keyRegion")
+    if key_region_setting is not None and (not isinstance(key_region_setting, str) or not is_region(key_region_setting)):
+        problems.append(f"{NAMESPACE}:keyRegion: {key_region_setting!r} is not an AWS region name (like eu-west-2)")
+        key_region_setting = None
+    return key_arn, key_region_setting
+
+
+def _parse_lifecycle(raw: Mapping[str, Any], key_arn: KeyArn | None, problems: list[str]
+                     ) -> tuple[tuple[KeyArn, ...], int, tuple[int, ...], int]:
+    """(retainedKeyArns, keyGeneration, retiredKeyGenerations, rotationPeriodInDays): the key's life."""
+    retained = _parse_retained(_decode(raw.get("retainedKeyArns"), f"{NAMESPACE}:retainedKeyArns", problems), problems)
+    generation = _int(raw.get("keyGeneration"), f"{NAMESPACE}:keyGeneration", 1, 1, MAX_KEY_GENERATION, problems)
+    retired = _parse_generations(_decode(raw.get("retiredKeyGenerations"), f"{NAMESPACE}:retiredKeyGenerations", problems),
+                                 generation, key_arn is None and raw.get("keyArn") is None, problems)
+    rotation = _int(raw.get("rotationPeriodInDays"), f"{NAMESPACE}:rotationPeriodInDays", ROTATION_PERIOD_DEFAULT_DAYS,
+                    ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS, problems)
+    if raw.get("rotationPeriodInDays") is not None and raw.get("keyArn") is not None:
+        problems.append(f"{NAMESPACE}:rotationPeriodInDays: only for keys this program creates; an existing key's "
+                        f"rotation is set by its owner (remove it, or remove {NAMESPACE}:keyArn)")
+    if key_arn is not None and key_arn in retained:
+        problems.append(f"{NAMESPACE}:retainedKeyArns: {key_arn} is {NAMESPACE}:keyArn, the key Atlas is to use; a "
+                        "retained key is one Atlas no longer uses but snapshots still need: remove it from the list")
+    return retained, generation, retired, rotation
+
+
 def parse_settings(
     config: Mapping[str, Any],
     *,
@@ -501,17 +549,7 @@ def parse_settings(
     project_id = _parse_project(raw, problems)
     _check_identity(aws_region, role_account, region_pending, problems)
 
-    key_arn: KeyArn | None = None
-    if raw.get("keyArn") is not None:
-        try:
-            key_arn = parse_key_arn(raw["keyArn"], f"{NAMESPACE}:keyArn")
-        except ArnError as exc:
-            problems.append(str(exc))
-
-    key_region_setting = raw.get("keyRegion")
-    if key_region_setting is not None and (not isinstance(key_region_setting, str) or not is_region(key_region_setting)):
-        problems.append(f"{NAMESPACE}:keyRegion: {key_region_setting!r} is not an AWS region name (like eu-west-2)")
-        key_region_setting = None
+    key_arn, key_region_setting = _parse_key(raw, problems)
 
     key_account = _parse_key_account(_decode(raw.get("keyAccount"), f"{NAMESPACE}:keyAccount", problems), problems)
     selection, enforce_ip = _parse_source_ips(_decode(raw.get("sourceIps"), f"{NAMESPACE}:sourceIps", problems), problems)
@@ -520,18 +558,7 @@ def parse_settings(
     search_nodes = _bool(_decode(raw.get("enabledForSearchNodes"), f"{NAMESPACE}:enabledForSearchNodes", problems),
                          f"{NAMESPACE}:enabledForSearchNodes", True, problems)
     gov = _bool(_decode(atlas_gov, ATLAS_GOV_SETTING, problems), ATLAS_GOV_SETTING, False, problems)
-    retained = _parse_retained(_decode(raw.get("retainedKeyArns"), f"{NAMESPACE}:retainedKeyArns", problems), problems)
-    generation = _int(raw.get("keyGeneration"), f"{NAMESPACE}:keyGeneration", 1, 1, MAX_KEY_GENERATION, problems)
-    retired = _parse_generations(_decode(raw.get("retiredKeyGenerations"), f"{NAMESPACE}:retiredKeyGenerations", problems),
-                                 generation, key_arn is None and raw.get("keyArn") is None, problems)
-    rotation = _int(raw.get("rotationPeriodInDays"), f"{NAMESPACE}:rotationPeriodInDays", ROTATION_PERIOD_DEFAULT_DAYS,
-                    ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS, problems)
-    if raw.get("rotationPeriodInDays") is not None and raw.get("keyArn") is not None:
-        problems.append(f"{NAMESPACE}:rotationPeriodInDays: only for keys this program creates; an existing key's "
-                        f"rotation is set by its owner (remove it, or remove {NAMESPACE}:keyArn)")
-    if key_arn is not None and key_arn in retained:
-        problems.append(f"{NAMESPACE}:retainedKeyArns: {key_arn} is {NAMESPACE}:keyArn, the key Atlas is to use; a "
-                        "retained key is one Atlas no longer uses but snapshots still need: remove it from the list")
+    retained, generation, retired, rotation = _parse_lifecycle(raw, key_arn, problems)
 
     key_region, region_source = _key_region(key_arn, key_region_setting, key_account, aws_region, problems)
     network, endpoint_regions, endpoint_ids = _parse_network(raw, key_arn, key_region, problems)
@@ -545,24 +572,9 @@ def parse_settings(
     assert isinstance(project_id, str)
     aws_region = aws_region or ""
     return Settings(
-        project_id=project_id,
-        stack=stack,
-        role_region=aws_region,
-        role_account=role_account,
-        partition=partition,
-        key_region=key_region,
-        key_arn=key_arn,
-        key_account=key_account,
-        selection=selection,
-        enforce_ip=enforce_ip,
-        atlas_gov=gov,
-        enabled_for_search_nodes=search_nodes,
-        alerts=alerts,
-        retained_key_arns=retained,
-        key_generation=generation,
-        retired_generations=retired,
-        rotation_period_days=rotation,
-        network=network,
-        private_endpoint_regions=endpoint_regions,
-        private_endpoint_ids=endpoint_ids,
+        project_id=project_id, stack=stack, role_region=aws_region, role_account=role_account, partition=partition,
+        key_region=key_region, key_arn=key_arn, key_account=key_account, selection=selection, enforce_ip=enforce_ip,
+        atlas_gov=gov, enabled_for_search_nodes=search_nodes, alerts=alerts, retained_key_arns=retained,
+        key_generation=generation, retired_generations=retired, rotation_period_days=rotation, network=network,
+        private_endpoint_regions=endpoint_regions, private_endpoint_ids=endpoint_ids,
     )
