@@ -127,57 +127,68 @@ def _config_line(settings: Settings, arn: str) -> str:
     return f"pulumi config set --path '{NAMESPACE}:retainedKeyArns[{index}]' {arn}"
 
 
+def _target(settings: Settings, existing: Mapping[int, str]) -> tuple[KeyRef, set[int]]:
+    """The key Atlas is to use, and every created generation the program keeps registering."""
+    generations = set(existing)
+    if not settings.creates_key:
+        assert settings.key_arn is not None
+        return KeyRef(arn=str(settings.key_arn)), generations
+    # Generations are created one at a time: the program finds earlier ones by probing their aliases
+    # upward until one is missing, so a skipped number would hide every generation above it later.
+    highest = max(existing, default=0)
+    if settings.key_generation not in existing and settings.key_generation != highest + 1:
+        raise LifecycleError(
+            f"{NAMESPACE}:keyGeneration: {settings.key_generation} skips a generation (the highest this stack "
+            f"created is {highest or 'none yet'}); raise it one at a time: "
+            f"`pulumi config set {NAMESPACE}:keyGeneration {highest + 1}`")
+    generations.add(settings.key_generation)
+    return KeyRef(arn=existing.get(settings.key_generation), generation=settings.key_generation), generations
+
+
+def _known(settings: Settings, existing: Mapping[int, str], key: str) -> KeyRef | None:
+    """A key the stack knows: a created generation, or a retained key."""
+    for g, arn in existing.items():
+        if same_key(arn, key):
+            return KeyRef(arn=arn, generation=g)
+    for arn_ in settings.retained_key_arns:
+        if same_key(str(arn_), key):
+            return KeyRef(arn=str(arn_))
+    return None
+
+
+def _outgoing(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int, str], target: KeyRef,
+              warnings: list[str]) -> KeyRef | None:
+    """The key Atlas holds when it is not the target: usable until Atlas has moved."""
+    if not atlas.holds_key or atlas.key_id is None or target.same_key(atlas.key_id):
+        return None
+    outgoing = _known(settings, existing, atlas.key_id)
+    if outgoing is None:
+        if ":key/" not in atlas.key_id:
+            # IAM needs the ARN; a bare id set by hand names no region or account.
+            raise LifecycleError(
+                f"{NAMESPACE}:retainedKeyArns: Atlas holds the key {atlas.key_id!r} (a bare key id, not an ARN), and "
+                "this update moves it to another key. Atlas keeps using it until the change has deployed, and its "
+                "snapshots need it: add its full ARN to retainedKeyArns, then run `pulumi up` again")
+        outgoing = KeyRef(arn=atlas.key_id)
+        warnings.append(
+            f"{NAMESPACE}: Atlas is moving off the key {atlas.key_id}. It stays usable for this update only; "
+            f"every snapshot taken with it needs it to restore. Keep it: {_config_line(settings, atlas.key_id)}")
+    if outgoing.generation is not None and outgoing.generation in settings.retired_generations:
+        raise LifecycleError(
+            f"{NAMESPACE}:retiredKeyGenerations: generation {outgoing.generation} is the key Atlas holds now; "
+            "retire it only after Atlas reports the new key in use (the next `pulumi up`)")
+    return outgoing
+
+
 def plan_keys(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int, str]) -> KeyPlan:
     """The key plan for one run.
 
     `existing` maps each created generation that exists now (found by its alias) to its ARN.
     Raises LifecycleError when the settings would deny Atlas a key it holds.
     """
-    generations = set(existing)
-    if settings.creates_key:
-        # Generations are created one at a time: the program finds earlier ones by probing their aliases
-        # upward until one is missing, so a skipped number would hide every generation above it later.
-        highest = max(existing, default=0)
-        if settings.key_generation not in existing and settings.key_generation != highest + 1:
-            raise LifecycleError(
-                f"{NAMESPACE}:keyGeneration: {settings.key_generation} skips a generation (the highest this stack "
-                f"created is {highest or 'none yet'}); raise it one at a time: "
-                f"`pulumi config set {NAMESPACE}:keyGeneration {highest + 1}`")
-        generations.add(settings.key_generation)
-    if settings.creates_key:
-        target = KeyRef(arn=existing.get(settings.key_generation), generation=settings.key_generation)
-    else:
-        assert settings.key_arn is not None
-        target = KeyRef(arn=str(settings.key_arn))
-
-    def known(key: str) -> KeyRef | None:
-        for g, arn in existing.items():
-            if same_key(arn, key):
-                return KeyRef(arn=arn, generation=g)
-        for arn_ in settings.retained_key_arns:
-            if same_key(str(arn_), key):
-                return KeyRef(arn=str(arn_))
-        return None
-
+    target, generations = _target(settings, existing)
     warnings: list[str] = []
-    outgoing: KeyRef | None = None
-    if atlas.holds_key and atlas.key_id is not None and not target.same_key(atlas.key_id):
-        outgoing = known(atlas.key_id)
-        if outgoing is None:
-            if ":key/" not in atlas.key_id:
-                # IAM needs the ARN; a bare id set by hand names no region or account.
-                raise LifecycleError(
-                    f"{NAMESPACE}:retainedKeyArns: Atlas holds the key {atlas.key_id!r} (a bare key id, not an ARN), and "
-                    "this update moves it to another key. Atlas keeps using it until the change has deployed, and its "
-                    "snapshots need it: add its full ARN to retainedKeyArns, then run `pulumi up` again")
-            outgoing = KeyRef(arn=atlas.key_id)
-            warnings.append(
-                f"{NAMESPACE}: Atlas is moving off the key {atlas.key_id}. It stays usable for this update only; "
-                f"every snapshot taken with it needs it to restore. Keep it: {_config_line(settings, atlas.key_id)}")
-        if outgoing.generation is not None and outgoing.generation in settings.retired_generations:
-            raise LifecycleError(
-                f"{NAMESPACE}:retiredKeyGenerations: generation {outgoing.generation} is the key Atlas holds now; "
-                "retire it only after Atlas reports the new key in use (the next `pulumi up`)")
+    outgoing = _outgoing(settings, atlas, existing, target, warnings)
 
     def in_use(ref: KeyRef) -> bool:
         for k in (target, outgoing):
@@ -193,7 +204,7 @@ def plan_keys(settings: Settings, atlas: AtlasEncryption, existing: Mapping[int,
         if g in existing and g not in settings.retired_generations and not in_use(ref):
             retained.append(ref)
     for arn in settings.retained_key_arns:
-        ref = known(str(arn)) or KeyRef(arn=str(arn))
+        ref = _known(settings, existing, str(arn)) or KeyRef(arn=str(arn))
         if ref.generation is None and not in_use(ref):
             retained.append(ref)  # a created generation listed by ARN is already above
     unknown_retired = sorted(set(settings.retired_generations) - set(existing))
