@@ -393,6 +393,31 @@ def atlas_api_answers(world: World) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _world_for(config: Mapping[str, str], world: World | None) -> World:
+    if world is None:
+        # The sample world answers as the stack's own providers would: the credentials' partition
+        # follows aws:region, and the Atlas behind mongodbatlas:isMongodbgovCloud is Atlas for Government.
+        world = World.sample()
+        world.partition = partition_of(str(config.get("aws:region") or "us-east-1"))
+        world.atlas_gov = str(config.get("mongodbatlas:isMongodbgovCloud", "false")).lower() == "true"
+    if world.region is None:
+        world.region = config.get("aws:region")
+    return world
+
+
+def _quiet_provider_errors() -> None:
+    """A provider error fails one registration; the engine reports it once, but the SDK leaves the Outputs
+    that depended on it holding the same exception, and asyncio prints each as "never retrieved" when
+    they are collected. The caller already got the error: those copies are not shown again."""
+    import asyncio
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), ProviderError):
+            loop.default_exception_handler(context)
+
+    asyncio.get_event_loop().set_exception_handler(quiet)
+
+
 def run_program(
     config: Mapping[str, str],
     *,
@@ -406,14 +431,7 @@ def run_program(
 
     Pass `registrations` (an empty list) to see what was registered before a failure.
     """
-    if world is None:
-        # The sample world answers as the stack's own providers would: the credentials' partition
-        # follows aws:region, and the Atlas behind mongodbatlas:isMongodbgovCloud is Atlas for Government.
-        world = World.sample()
-        world.partition = partition_of(str(config.get("aws:region") or "us-east-1"))
-        world.atlas_gov = str(config.get("mongodbatlas:isMongodbgovCloud", "false")).lower() == "true"
-    if world.region is None:
-        world.region = config.get("aws:region")
+    world = _world_for(config, world)
     mocks = AtlasKmsMocks(world, preview)
     monitor = RecordingMonitor(mocks, registrations)
     # set_mocks keeps an existing root stack, whose outputs would leak into this run.
@@ -435,41 +453,25 @@ def run_program(
             runpy.run_path(str(ROOT / "__main__.py"), run_name="atlas_kms_program")
         stack_outputs = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
 
-        def keep(key: str, value: Any, was_secret: bool) -> None:
-            outputs[key] = value
-            if was_secret:
-                secret_outputs.add(key)
-
         # Read each output's value and whether the engine would hold it as a secret. Outputs are read
         # as they are: Output.from_input would rebuild a list output element by element (one Output
         # per allowed CIDR), a cost the real engine does not have.
         async def collect() -> None:
             for k, v in stack_outputs.items():
                 out = v if isinstance(v, pulumi.Output) else pulumi.Output.from_input(v)
-                keep(k, await out.future(), await out.is_secret())
+                outputs[k] = await out.future()
+                if await out.is_secret():
+                    secret_outputs.add(k)
 
         return collect()
 
-    # A provider error fails one registration; the engine reports it once, but the SDK leaves the Outputs
-    # that depended on it holding the same exception, and asyncio prints each as "never retrieved" when
-    # they are collected. The caller already got the error: those copies are not shown again.
-    import asyncio
-
-    loop = asyncio.get_event_loop()
-
-    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if not isinstance(context.get("exception"), ProviderError):
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(quiet)
-    answers = atlas_api_answers(world)
-    answers.__enter__()
+    _quiet_provider_errors()
     try:
-        SETTINGS.rpc_manager.clear()
-        SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(run()).future())))
+        with atlas_api_answers(world):
+            SETTINGS.rpc_manager.clear()
+            SETTINGS.outputs.clear()
+            _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(run()).future())))
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
-        answers.__exit__(None, None, None)
     return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines,
                       secret_outputs=secret_outputs, placeholders=set(mocks.model.placeholders))
