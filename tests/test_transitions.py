@@ -174,6 +174,19 @@ def test_moving_from_a_created_key_to_key_arn_keeps_the_created_key_and_deletes_
     assert moved.outputs["retainedKeyArns"] == [created]
 
 
+def test_after_moving_to_key_arn_the_created_key_can_be_retired_and_is_kept() -> None:
+    first = apply(config("same-account"), "same-account")
+    created = first.outputs["keyArn"]
+    moved = apply(config("same-account", keyArn=A), "same-account", apply(config("same-account", keyArn=A), "same-account", first))
+    assert moved.outputs["retainedKeyArns"] == [created]
+    retired = apply(config("same-account", keyArn=A, retiredKeyGenerations=[1]), "same-account", moved)
+    holds(transition(moved, retired))
+    assert retired.outputs["retainedKeyArns"] == []
+    assert allowed_at_end(retired, created, "kms:Decrypt").is_empty()
+    assert [k.name for k in retired.of_type(KEY)] == ["atlas-kms-key"]
+    created_keys_are_kept(retired)
+
+
 def test_moving_from_key_arn_to_a_created_key_keeps_the_old_key_until_atlas_moved() -> None:
     first = apply(config("existing-key"), "existing-key")
     moving = apply(config("existing-key", drop=["keyArn"], retainedKeyArns=[A]), "existing-key", first)
