@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -110,6 +111,31 @@ class AtlasState:
     kms_endpoints: list[dict[str, Any]] = field(default_factory=list)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
+    # A gate: every answer is held until this many requests are in flight at once, then all are answered
+    # and the gate stays open (0: no gate). Waiting longer than `hold_timeout` opens it too, so a client
+    # that never gets there is answered (and `max_in_flight` tells).
+    hold_until: int = 0
+    hold_timeout: float = 15.0
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests the stand-in was answering at once
+    _gate: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        with self._gate:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.in_flight >= self.hold_until:
+                self.hold_until = 0
+                self._gate.notify_all()
+            elif not self._gate.wait_for(lambda: self.hold_until == 0, timeout=self.hold_timeout):
+                self.hold_until = 0  # gave up waiting: open for everyone
+                self._gate.notify_all()
+        try:
+            yield
+        finally:
+            with self._gate:
+                self.in_flight -= 1
 
 
 class AtlasStandIn(BaseHTTPRequestHandler):
@@ -166,6 +192,10 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             self._error(401, "UNAUTHORIZED", {"WWW-Authenticate": f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5'})
             return
         st.requests.append((self.path, self.headers.get("Accept", ""), "none" if unauth else "Digest"))
+        with st.serving():
+            self._answer(st)
+
+    def _answer(self, st: AtlasState) -> None:
         if self.path == "/api/atlas/v2/unauth/controlPlaneIPAddresses":
             kind, payload = "control-plane", st.control_plane
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/ipAddresses":
