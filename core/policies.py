@@ -227,10 +227,14 @@ def chunk_cidrs(cidrs: Sequence[str], kind: PolicyKind, use_keys: int = 1, resto
         capacity = _capacity_hint(kind)
         keys = f" for {use_keys + restore_keys} keys (atlas-kms:retainedKeyArns and earlier generations each repeat the list)" \
             if restore_keys else ""
+        taken = MANAGED_POLICIES_PER_ROLE - max_parts if kind == "managed" else 0
+        carries = (f"a role carries at most {max_parts} ({capacity})" if not taken else
+                   f"a role carries at most {MANAGED_POLICIES_PER_ROLE} ({capacity}) and the private path's own policy "
+                   f"(atlas-kms:network) takes {taken}, leaving {max_parts} for the addresses")
         raise PolicySizeError(
             f"{len(cidrs)} allowed CIDRs (after collapsing){keys} need {len(chunks)} "
             f"{'managed policies of ' + format(MANAGED_POLICY_MAX_CHARS, ',') + ' characters' if kind == 'managed' else 'inline policy budgets of ' + format(INLINE_POLICIES_MAX_CHARS, ',') + ' characters'}; "
-            f"a role carries at most {max_parts} ({capacity}). Nothing was changed. Narrow "
+            f"{carries}. Nothing was changed. Narrow "
             f"atlas-kms:sourceIps (controlPlane clouds, clusters) or collapse extraCidrs into wider ranges."
         )
     return chunks

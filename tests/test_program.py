@@ -270,6 +270,48 @@ def test_with_explicit_opt_in_the_foreign_key_policy_is_managed_through_the_key_
     assert "keyPolicyStatementForOwner" not in r.outputs
 
 
+# A multi-region key reached through endpoints in several regions ------------------------------
+
+MRK_ID = "mrk-0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(("stack", "overrides", "replica_regions"), [
+    ("existing-key", {"atlas-kms:keyArn": f"arn:aws:kms:eu-west-2:111122223333:key/{MRK_ID}", "atlas-kms:network": "both",
+                      "atlas-kms:privateEndpointRegions": ["eu-west-2", "eu-west-1"]}, ["eu-west-1"]),
+    ("foreign-key", {"atlas-kms:keyAccount": {"keyPolicyGranted": True}, "atlas-kms:network": "private",
+                     "atlas-kms:privateEndpointRegions": ["eu-west-2", "us-east-1", "eu-central-1"]},
+     ["us-east-1", "eu-central-1"]),
+])
+def test_every_replica_of_a_multi_region_key_is_in_the_role_policy_for_the_endpoint_in_its_region(
+        stack: str, overrides: dict[str, Any], replica_regions: list[str]) -> None:
+    from drift.evaluate import Ranges, effective_allowed
+    from offline.simulator import _identity, _live, aws_default_key_policy
+
+    r = run(stack, overrides)
+    key = r.outputs["keyArn"]
+    replicas = [key.replace(":eu-west-2:", f":{region}:") for region in replica_regions]
+    statements = [st for reg in [*r.of_type(POLICY), *r.of_type(INLINE)] for st in doc(reg)["Statement"]]
+    assert statements
+    for st in statements:
+        named = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+        assert set(named) == {key, *replicas}, st["Sid"]
+    # Atlas's endpoint in each replica's region may use that replica, its key policy being AWS's default
+    # (IAM decides) with, for a key of another account, the statements its owner was given.
+    def key_policy(replica: str) -> dict[str, Any]:
+        policy = aws_default_key_policy(replica)
+        policy["Statement"] += r.outputs.get("keyPolicyStatementsForOwner") or []
+        return policy
+
+    role = r.outputs["roleArn"]
+    identity = _identity(_live([], frozenset(), r, r), role)
+    endpoints = {e["regionName"]: e["privateEndpointConnectionName"] for e in r.outputs["privateEndpoints"]}
+    for region, replica in zip(replica_regions, replicas, strict=True):
+        vpce = endpoints[region.upper().replace("-", "_")]
+        for action in ACTIONS:
+            assert effective_allowed(identity, key_policy(replica), role_arn=role, key_arn=replica,
+                                     action=action, vpce=vpce) == Ranges.all(), (replica, action)
+
+
 # Safety: failures stop everything before any resource ----------------------------------------
 
 

@@ -319,3 +319,33 @@ def test_on_the_first_pass_a_key_account_role_of_another_partition_is_refused_fr
     assert err.value.problems == ["atlas-kms:keyAccount.assumeRoleArn: partition 'aws-us-gov' differs from the role's partition 'aws'"]
     # Without aws:region nothing is known yet: the second pass (with the provider's region) decides.
     assert parse_settings(config, stack="prod", aws_region=None, region_pending=True)
+
+
+# Key generations and private endpoint ids ------------------------------------------------------
+
+
+def test_the_generation_atlas_is_to_use_cannot_be_retired_while_the_program_creates_it() -> None:
+    [problem] = problems({"atlas-kms:keyGeneration": 2, "atlas-kms:retiredKeyGenerations": [2]})
+    assert problem.startswith("atlas-kms:retiredKeyGenerations: generation 2 is atlas-kms:keyGeneration")
+    assert problems({"atlas-kms:retiredKeyGenerations": [1]})  # keyGeneration is 1 by default
+
+
+def test_after_moving_to_an_existing_key_every_created_generation_can_be_retired() -> None:
+    # With keyArn no generation is the key Atlas is to use: keyGeneration (1 by default) is only the
+    # last one the stack created, and no snapshot may need it any more.
+    assert parse({"atlas-kms:keyArn": SAME_KEY, "atlas-kms:retiredKeyGenerations": [1]}).retired_generations == (1,)
+    s = parse({"atlas-kms:keyArn": SAME_KEY, "atlas-kms:keyGeneration": 2, "atlas-kms:retiredKeyGenerations": [2, 1]})
+    assert s.retired_generations == (1, 2)
+
+
+@pytest.mark.parametrize("ids", [["vpce-1a2b3c4d"], ["vpce-0a1b2c3d4e5f67890"], ["vpce-0a1b2c3d4e5f67890", "vpce-1a2b3c4d"]])
+def test_vpc_endpoint_ids_of_both_lengths_aws_issues_are_accepted(ids: list[str]) -> None:
+    # AWS's VPC endpoint ids: the older 8 hex characters (vpce-1a2b3c4d) and the current 17.
+    s = parse({"atlas-kms:network": "private", "atlas-kms:privateEndpointIds": ids})
+    assert s.private_endpoint_ids == tuple(sorted(ids))
+
+
+@pytest.mark.parametrize("entry", ["vpce-1a2b3c4", "vpce-0a1b2c3d4e5f678901", "vpce-1A2B3C4D", "vpc-1a2b3c4d"])
+def test_anything_else_is_not_a_vpc_endpoint_id(entry: str) -> None:
+    [problem] = problems({"atlas-kms:network": "private", "atlas-kms:privateEndpointIds": [entry]})
+    assert problem.startswith(f"atlas-kms:privateEndpointIds[0]: {entry!r} is not a VPC endpoint id")

@@ -218,6 +218,50 @@ def test_ten_managed_policies_of_exactly_6144_characters_are_accepted_and_one_ch
         chunk_cidrs([c for part in over for c in part], "managed")
 
 
+def test_with_the_private_path_nine_full_address_parts_and_its_policy_fill_the_role_and_a_tenth_part_is_refused() -> None:
+    # network both: the private path's own managed policy is attached to the same role, so the address
+    # parts get one policy fewer. IAM would refuse an eleventh attachment at apply time, after other changes.
+    pool = Addresses()
+    full = [pool.exactly(managed_size, MANAGED_LIMIT) for _ in range(MANAGED_PER_ROLE)]
+    nine = [c for part in full[:MANAGED_PER_ROLE - 1] for c in part]
+    plan = plan_policies(nine, kind="managed", enforce_ip=True, manage_key_policy=False, private=())
+    documents = [*(json.loads(d) for d in plan.role_documents(LONGEST_KEY_ARN)),
+                 json.loads(plan.private_document(LONGEST_KEY_ARN) or "null")]
+    assert len(documents) == MANAGED_PER_ROLE and all(iam_size(d) <= MANAGED_LIMIT for d in documents)
+    ten = [c for part in full for c in part]
+    plan_policies(ten, kind="managed", enforce_ip=True, manage_key_policy=False)  # without the private path: fits
+    with pytest.raises(PolicySizeError, match=r"need 10 managed policies of 6,144 characters; a role carries at most 10 "
+                                              r".*the private path's own policy \(atlas-kms:network\) takes 1, leaving 9"):
+        plan_policies(ten, kind="managed", enforce_ip=True, manage_key_policy=False, private=())
+
+
+def test_with_network_both_the_program_attaches_at_most_ten_managed_policies_or_stops_before_any_resource() -> None:
+    import pulumi
+
+    from config.stackfile import read_stack_config
+    from offline.harness import ROOT, Registration, World, run_program
+
+    config = read_stack_config(ROOT / "samples" / "stacks" / "Pulumi.existing-key.yaml") | {
+        "atlas-kms:sourceIps": "{}", "atlas-kms:network": "both"}
+
+    def world(cidrs: list[str]) -> World:
+        w = World.sample()
+        w.control_plane = {"outbound": {"aws": {"us-east-1": cidrs}}}
+        w.project = {"groupId": "6f1e2d3c4b5a697887766554", "services": {"clusters": []}}
+        return w
+
+    pool = Addresses()
+    full = [pool.exactly(managed_size, MANAGED_LIMIT) for _ in range(MANAGED_PER_ROLE)]
+    ran = run_program(config, stack="existing-key", world=world([c for part in full[:MANAGED_PER_ROLE - 1] for c in part]))
+    attached = ran.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert len(attached) == MANAGED_PER_ROLE
+    assert any(a.name.endswith("-private-attachment") for a in attached)
+    seen: list[Registration] = []
+    with pytest.raises(pulumi.RunError, match=r"need 10 managed policies .* leaving 9 for the addresses"):
+        run_program(config, stack="existing-key", world=world([c for part in full for c in part]), registrations=seen)
+    assert [r.type for r in seen] == ["atlas-kms:index:AtlasKmsEncryption"]
+
+
 def inline_size(cidrs: list[str]) -> int:
     return iam_size(role_policy_documents(LONGEST_KEY_ARN, [cidrs])[0])
 

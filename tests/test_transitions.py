@@ -174,6 +174,19 @@ def test_moving_from_a_created_key_to_key_arn_keeps_the_created_key_and_deletes_
     assert moved.outputs["retainedKeyArns"] == [created]
 
 
+def test_after_moving_to_key_arn_the_created_key_can_be_retired_and_is_kept() -> None:
+    first = apply(config("same-account"), "same-account")
+    created = first.outputs["keyArn"]
+    moved = apply(config("same-account", keyArn=A), "same-account", apply(config("same-account", keyArn=A), "same-account", first))
+    assert moved.outputs["retainedKeyArns"] == [created]
+    retired = apply(config("same-account", keyArn=A, retiredKeyGenerations=[1]), "same-account", moved)
+    holds(transition(moved, retired))
+    assert retired.outputs["retainedKeyArns"] == []
+    assert allowed_at_end(retired, created, "kms:Decrypt").is_empty()
+    assert [k.name for k in retired.of_type(KEY)] == ["atlas-kms-key"]
+    created_keys_are_kept(retired)
+
+
 def test_moving_from_key_arn_to_a_created_key_keeps_the_old_key_until_atlas_moved() -> None:
     first = apply(config("existing-key"), "existing-key")
     moving = apply(config("existing-key", drop=["keyArn"], retainedKeyArns=[A]), "existing-key", first)
@@ -264,6 +277,57 @@ def test_a_gap_introduced_on_purpose_is_caught(monkeypatch: pytest.MonkeyPatch) 
     gaps = transition(first, moving).gaps
     assert gaps and {g.key_arn for g in gaps} == {A}
     assert {g.action for g in gaps} == set(USE)
+
+
+NOTHING = ProgramRun({}, [], [], [])  # a stack never deployed: its first `pulumi up` creates everything
+
+
+def point_atlas_without_waiting_for_the_grants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken wiring: the authorization and EncryptionAtRest wait for nothing the role's grants hold."""
+    import components.atlas_kms as component
+
+    real_authorization = component.AtlasKmsEncryption._authorization
+    real_encryption = component.AtlasKmsEncryption._encryption
+
+    def authorization(self: Any, project: Any, setup: Any, role: Any, grants: Any) -> Any:
+        return real_authorization(self, project, setup, role, [])
+
+    def encryption(self: Any, s: Any, project: Any, key_arn: Any, auth: Any, grants: Any, require: bool) -> Any:
+        return real_encryption(self, s, project, key_arn, auth, [], require)
+
+    monkeypatch.setattr(component.AtlasKmsEncryption, "_authorization", authorization)
+    monkeypatch.setattr(component.AtlasKmsEncryption, "_encryption", encryption)
+
+
+def test_a_first_deployment_grants_the_key_before_atlas_is_pointed_at_it() -> None:
+    holds(transition(NOTHING, apply(config("existing-key", keyArn=A), "existing-key")))
+
+
+def test_a_first_deployment_that_points_atlas_at_the_key_before_its_grant_exists_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    point_atlas_without_waiting_for_the_grants(monkeypatch)
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    gaps = transition(NOTHING, first).gaps
+    assert gaps and {g.key_arn for g in gaps} == {A} and {g.action for g in gaps} == set(USE)
+    assert {g.why for g in gaps} == {"the key Atlas has just been pointed at"}
+    # Exactly the orders in which Atlas holds the key and the role's policy is not attached yet.
+    for gap in gaps:
+        assert "create atlas-kms-encryption-at-rest" in gap.done
+        assert "create atlas-kms-kms-policy-1-attachment" not in gap.done
+        assert set(gap.denied) == set(first.outputs["allowedCidrs"])
+
+
+def test_an_update_that_points_atlas_at_a_new_key_before_its_grant_exists_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = apply(config("existing-key", keyArn=A), "existing-key")
+    point_atlas_without_waiting_for_the_grants(monkeypatch)
+    moving = apply(config("existing-key", keyArn=B), "existing-key", first)
+    gaps = transition(first, moving).gaps
+    assert gaps and {g.key_arn for g in gaps} == {B} and {g.action for g in gaps} == set(USE)
+    assert {g.why for g in gaps} == {"the key Atlas has just been pointed at"}
+    for gap in gaps:
+        assert "update atlas-kms-encryption-at-rest (awsKmsConfig)" in gap.done
+        assert "update atlas-kms-kms-policy-1 (policy)" not in gap.done
 
 
 def test_dropping_a_protected_created_key_from_the_program_is_refused_as_the_engine_does(

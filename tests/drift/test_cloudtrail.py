@@ -166,6 +166,19 @@ def test_the_role_is_matched_by_account_and_name_whatever_its_path(trail: Trail)
     assert [g.count for g in check(trail).groups] == [1]
 
 
+def test_a_role_whose_name_has_capitals_is_matched_whatever_case_either_side_spells(trail: Trail) -> None:
+    # IAM role names are unique "not distinguished by case": the stack's role may be named with capitals.
+    role = "arn:aws:iam::123456789012:role/Atlas-KMS-Role-Prod"
+    trail.state.events = [
+        kms_event(at=ago(20), role_arn=role, source_ip="198.51.100.7", error_code="AccessDenied"),
+        kms_event(at=ago(10), role_arn=role.lower(), source_ip="203.0.113.9", error_code="AccessDenied"),
+        kms_event(at=ago(5), role_arn="arn:aws:iam::123456789012:role/Atlas-KMS-Role-Staging", error_code="AccessDenied"),
+    ]
+    for asked in (role, role.lower()):
+        report = check(trail, role_arn=asked)
+        assert sorted((g.origin, g.count) for g in report.groups) == [("198.51.100.7", 1), ("203.0.113.9", 1)]
+
+
 def test_a_foreign_key_is_looked_up_in_the_callers_account_with_the_key_arn(trail: Trail) -> None:
     # Cross-account denials are logged only in the caller's (the role's) account: the stand-in plays it.
     trail.state.events = [kms_event(at=ago(10), key_arn=FOREIGN_KEY, error_code="AccessDenied")]
@@ -241,6 +254,44 @@ def test_a_throttling_exception_is_retried_with_backoff(trail: Trail) -> None:
     assert report.requests == 2 and report.notes == ()
     assert [g.count for g in report.groups] == [1]
     assert slept and max(slept) >= 0.45  # the 0.5 s first backoff, imposed through the throttle
+
+
+class FakeTime:
+    """An injected clock and sleep: a sleep only moves the clock, and every wait is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_the_waits_after_throttling_double_up_to_the_cap(trail: Trail) -> None:
+    trail.state.rate_limit = None  # only the injected faults throttle: the waits are the client's own
+    trail.state.events = [kms_event(at=ago(5), error_code="AccessDenied")]
+    trail.state.faults = ["ThrottlingException"] * 5
+    fake = FakeTime()
+    report = check(trail, sleep=fake.sleep, clock=fake.clock, attempts=6, backoff=1.0, backoff_cap=8.0)
+    assert trail.state.codes() == ["ThrottlingException"] * 5 + [""]
+    assert fake.waits == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert report.requests == 6 and report.notes == () and [g.count for g in report.groups] == [1]
+
+
+def test_by_default_a_throttled_lookup_waits_half_a_second_doubling_for_five_attempts_in_all(trail: Trail) -> None:
+    trail.state.rate_limit = None
+    trail.state.faults = ["ThrottlingException"] * 10
+    fake = FakeTime()
+    report = check(trail, sleep=fake.sleep, clock=fake.clock)
+    assert trail.state.codes() == ["ThrottlingException"] * 5
+    # The first retry waits the rate limit's spacing (0.55 s), longer than the first backoff of 0.5 s.
+    assert fake.waits == pytest.approx([0.55, 1.0, 2.0, 4.0])
+    (note,) = report.notes
+    assert "kept throttling" in note and "after 5 attempts" in note
 
 
 def test_botocores_own_retries_are_paced_by_the_throttle_too(trail: Trail) -> None:

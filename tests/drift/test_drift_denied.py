@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from core.policies import KeyAccess
 from drift.cli import run
 from standins.cloudtrail import CloudTrailState, kms_event, running_standin
 
@@ -116,6 +117,37 @@ def test_all_stacks_are_each_decided_under_cloudtrails_rate_limit(trail: tuple[C
     arrivals = sorted(r.at for r in trail[0].requests)
     assert len(arrivals) == 4 and all(c - a >= 1.0 for a, c in zip(arrivals, arrivals[2:], strict=False))
     assert all(r.code == "" for r in trail[0].requests)  # never throttled
+
+
+def test_denied_calls_on_a_retained_key_are_reported_too(trail: tuple[CloudTrailState, str], tmp_path: Path,
+                                                        atlas: AtlasState, iam: Any, kms: Any) -> None:
+    # A restore from a snapshot of the retained key was refused: the key Atlas uses is fine.
+    old, new = create_key(kms), create_key(kms)
+    role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([new], [old])))  # type: ignore[arg-type]
+    atlas.encryption_role = role
+    atlas_uses(atlas, new)
+    stack = write_stack(tmp_path, "prod", key_arn=new, extra=f"  atlas-kms:retainedKeyArns: [{old}]\n")
+    trail[0].events = [kms_event(at=ago(10), role_arn=role, key_arn=old, source_ip="198.51.100.10", error_code="AccessDenied")]
+    code, body = drift(trail, "--stack-file", str(stack))
+    assert isinstance(body, dict) and code == 1
+    [denied] = [f for f in body["findings"] if f["kind"] == "denied"]
+    assert denied["cidrs"] == ["198.51.100.10"] and f"on {old}: a policy refused them" in denied["detail"]
+
+
+def test_denied_calls_on_the_key_atlas_still_holds_while_it_moves_are_reported(
+        trail: tuple[CloudTrailState, str], tmp_path: Path, atlas: AtlasState, iam: Any, kms: Any) -> None:
+    # keyArn names the new key; until the change has deployed Atlas still uses the old one.
+    old, new = create_key(kms), create_key(kms)
+    role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([new, old])))  # type: ignore[arg-type]
+    atlas.encryption_role = role
+    atlas_uses(atlas, old)
+    stack = write_stack(tmp_path, "prod", key_arn=new)
+    trail[0].events = [kms_event(at=ago(10), name="Encrypt", role_arn=role, key_arn=old, source_ip="198.51.100.10",
+                                 error_code="AccessDenied")]
+    code, body = drift(trail, "--stack-file", str(stack))
+    assert isinstance(body, dict) and code == 1
+    [denied] = [f for f in body["findings"] if f["kind"] == "denied"]
+    assert denied["actions"] == ["kms:Encrypt"] and f"on {old}: a policy refused them" in denied["detail"]
 
 
 def test_since_is_a_bounded_duration() -> None:

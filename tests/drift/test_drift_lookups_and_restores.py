@@ -108,6 +108,61 @@ def test_a_created_key_is_found_by_its_alias_with_one_describe_key_and_no_key_is
     assert code in (0, 1)  # the verdict itself is the key policy's (moto's default here); the key is the point
 
 
+# --- created keys after a rotation (keyGeneration) --------------------------------------------------
+
+
+@pytest.fixture()
+def rotated(atlas: AtlasState, kms: Any) -> tuple[str, str]:
+    """Two generations the stack created (by their aliases); Atlas uses the second."""
+    gen1, gen2 = create_key(kms, stack="prod"), create_key(kms, stack="prod", generation=2)
+    atlas_uses(atlas, gen2)
+    return gen1, gen2
+
+
+def generations_stack(tmp_path: Path, extra: str = "") -> Path:
+    return write_stack(tmp_path, "prod", key_arn=None, extra=f"  atlas-kms:keyGeneration: 2\n{extra}")
+
+
+def test_after_a_rotation_the_role_is_judged_against_the_generation_in_use(
+        tmp_path: Path, atlas: AtlasState, iam: Any, rotated: tuple[str, str]) -> None:
+    gen1, gen2 = rotated
+    # What the program writes once Atlas moved: the new generation in use, the first kept for restores.
+    atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([gen2], [gen1])))  # type: ignore[arg-type]
+    code, body = drift_json("--stack-file", str(generations_stack(tmp_path)))
+    assert code == 0, body["findings"]
+    assert body["keyArn"] == gen2
+
+
+def test_after_a_rotation_a_role_that_may_not_use_the_new_generation_is_drift(
+        tmp_path: Path, atlas: AtlasState, iam: Any, rotated: tuple[str, str]) -> None:
+    gen1, gen2 = rotated
+    # The grants of before the rotation, the other way round: Atlas's key only for restores.
+    atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([gen1], [gen2])))  # type: ignore[arg-type]
+    code, body = drift_json("--stack-file", str(generations_stack(tmp_path)))
+    assert code == 1 and body["keyArn"] == gen2
+    missing = kinds(body, "missing")
+    assert missing and all(f["actions"] == ["kms:Encrypt"] and f["layer"] == "role policy" for f in missing)
+    assert sorted(c for f in missing for c in f["cidrs"]) == sorted(body["expectedCidrs"])
+
+
+def test_a_retired_generation_the_role_can_still_use_is_excess(
+        tmp_path: Path, atlas: AtlasState, iam: Any, rotated: tuple[str, str]) -> None:
+    gen1, gen2 = rotated
+    atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([gen2], [gen1])))  # type: ignore[arg-type]
+    code, body = drift_json("--stack-file", str(generations_stack(tmp_path, "  atlas-kms:retiredKeyGenerations: [1]\n")))
+    assert code == 1
+    [finding] = kinds(body, "excess")
+    assert finding["layer"] == "role policy" and f"applies to {gen1}" in finding["detail"]
+
+
+def test_a_retired_generation_the_role_no_longer_names_is_in_sync(
+        tmp_path: Path, atlas: AtlasState, iam: Any, rotated: tuple[str, str]) -> None:
+    _, gen2 = rotated
+    atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=gen2))
+    code, body = drift_json("--stack-file", str(generations_stack(tmp_path, "  atlas-kms:retiredKeyGenerations: [1]\n")))
+    assert code == 0, body["findings"]
+
+
 # --- restores -----------------------------------------------------------------------------------
 
 
@@ -176,3 +231,18 @@ def test_snapshots_that_cannot_be_read_are_a_note_not_a_verdict(tmp_path: Path, 
     code, body = drift_json("--stack-file", str(write_stack(tmp_path, "prod", key_arn=new)))
     assert code == 0
     assert any(n.startswith("backup snapshots not checked") for n in body["notes"])
+
+
+def test_a_snapshot_of_a_retained_key_in_another_region_is_matched_by_its_key_id(
+        tmp_path: Path, atlas: AtlasState, iam: Any, kms: Any) -> None:
+    # Atlas names a snapshot's key by its id (masterKeyUUID); the retained key is in another region, where
+    # the stack's KMS client (the key region's) cannot look it up.
+    elsewhere = create_key(boto3.client("kms", region_name="us-east-1"))
+    new = create_key(kms)
+    atlas.encryption_role = deploy_role(iam, "prod", expected_documents(key_arn=KeyAccess.of([new], [elsewhere])))  # type: ignore[arg-type]
+    atlas_uses(atlas, new)
+    atlas.snapshots["orders"] = [snapshot(key_id(elsewhere), days_old=40)]
+    stack = write_stack(tmp_path, "prod", key_arn=new, extra=f"  atlas-kms:retainedKeyArns: [{elsewhere}]\n")
+    code, body = drift_json("--stack-file", str(stack))
+    assert code == 0, body["findings"]
+    assert kinds(body, "restore") == []
