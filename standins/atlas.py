@@ -115,6 +115,31 @@ class AtlasState:
     # GET .../cloudProviderAccess answered by the offline model for any project (group id -> the answer),
     # instead of `encryption_role`: the program's runs under the mock runtime ask it this way.
     access_for: Callable[[str], dict[str, Any]] | None = None
+    # A gate: every answer is held until this many requests are in flight at once, then all are answered
+    # and the gate stays open (0: no gate). Waiting longer than `hold_timeout` opens it too, so a client
+    # that never gets there is answered (and `max_in_flight` tells).
+    hold_until: int = 0
+    hold_timeout: float = 15.0
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests the stand-in was answering at once
+    _gate: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        with self._gate:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.in_flight >= self.hold_until:
+                self.hold_until = 0
+                self._gate.notify_all()
+            elif not self._gate.wait_for(lambda: self.hold_until == 0, timeout=self.hold_timeout):
+                self.hold_until = 0  # gave up waiting: open for everyone
+                self._gate.notify_all()
+        try:
+            yield
+        finally:
+            with self._gate:
+                self.in_flight -= 1
 
 
 class AtlasStandIn(BaseHTTPRequestHandler):
@@ -171,6 +196,10 @@ class AtlasStandIn(BaseHTTPRequestHandler):
             self._error(401, "UNAUTHORIZED", {"WWW-Authenticate": f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5'})
             return
         st.requests.append((self.path, self.headers.get("Accept", ""), "none" if unauth else "Digest"))
+        with st.serving():
+            self._answer(st)
+
+    def _answer(self, st: AtlasState) -> None:
         if self.path == "/api/atlas/v2/unauth/controlPlaneIPAddresses":
             kind, payload = "control-plane", st.control_plane
         elif self.path == f"/api/atlas/v2/groups/{st.project.get('groupId')}/ipAddresses":
