@@ -102,6 +102,15 @@ class AlertsArgs(TypedDict):
     """An https webhook to notify; kept secret."""
 
 
+class AdoptArgs(TypedDict):
+    """First contact with encryption at rest set up by hand or by another tool (stack setting `adopt`): one of the two."""
+
+    role_arn: NotRequired[str]
+    """The ARN of the IAM role Atlas uses now: the component imports it (and its Atlas setup and encryption at rest) and keeps only its own grants on it."""
+    move_from: NotRequired[str]
+    """The ARN of the IAM role Atlas uses now: the component makes its own role and moves Atlas to it; that role is left to its owner (warned about on every run while it can still use the key)."""
+
+
 class AtlasKmsEncryptionArgs(TypedDict):
     """The component's inputs: the `atlas-kms:*` stack settings under the same names and meanings."""
 
@@ -137,6 +146,8 @@ class AtlasKmsEncryptionArgs(TypedDict):
     """Atlas regions for the KMS private endpoints (eu-west-2 or EU_WEST_2); default the key's region. Another region needs a multi-region key replicated there."""
     private_endpoint_ids: NotRequired[list[str]]
     """vpce- ids of Atlas's endpoints, to pin aws:SourceVpce to them; without them any VPC endpoint request of the role is allowed, and none from the internet."""
+    adopt: NotRequired[AdoptArgs]
+    """Take over encryption at rest that Atlas already runs through a role this stack did not create: roleArn (import that role) or moveFrom (a new role)."""
 
 
 # Stands in for a project id that another resource of the same update creates (unknown in preview).

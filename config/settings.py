@@ -35,6 +35,7 @@ from core.settings import (
     ROTATION_PERIOD_DEFAULT_DAYS,
     ROTATION_PERIOD_MAX_DAYS,
     ROTATION_PERIOD_MIN_DAYS,
+    Adoption,
     Alerts,
     KeyAccount,
     Settings,
@@ -46,7 +47,7 @@ SECRET_IN_STACK_FILE = "<secret in the stack file>"
 
 KNOWN_KEYS = ("projectId", "keyArn", "keyRegion", "keyAccount", "sourceIps", "enabledForSearchNodes", "alerts",
               "retainedKeyArns", "keyGeneration", "retiredKeyGenerations", "rotationPeriodInDays",
-              "network", "privateEndpointRegions", "privateEndpointIds")
+              "network", "privateEndpointRegions", "privateEndpointIds", "adopt")
 _VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 ALERTS_KEYS = ("enabled", "emails", "roles", "webhookUrl")
 # Atlas project roles an alert can notify (Atlas Admin API v2, notifications[].roles).
@@ -55,6 +56,7 @@ PROJECT_ROLES = ("GROUP_OWNER", "GROUP_BACKUP_MANAGER", "GROUP_CLUSTER_MANAGER",
                  "GROUP_OBSERVABILITY_VIEWER", "GROUP_READ_ONLY", "GROUP_SEARCH_INDEX_EDITOR",
                  "GROUP_STREAM_PROCESSING_OWNER")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ADOPT_KEYS = ("roleArn", "moveFrom")
 KEY_ACCOUNT_KEYS = ("assumeRoleArn", "profile", "region", "externalId", "manageKeyPolicy", "keyPolicyGranted")
 SOURCE_IPS_KEYS = ("controlPlane", "clusters", "includeFuture", "extraCidrs", "allowWideCidrs", "enforce")
 # The mongodbatlas provider's setting that selects Atlas for Government; read here to check partitions.
@@ -334,6 +336,33 @@ def _parse_alerts(raw: Any, problems: list[str]) -> Alerts:
     return Alerts(enabled=enabled, emails=emails, roles=roles, webhook_url=webhook)
 
 
+def _parse_adopt(raw: Any, role_account: str | None, problems: list[str]) -> Adoption | None:
+    """`adopt`: exactly one of roleArn (take the role over) or moveFrom (a new role; the old one is left)."""
+    key = f"{NAMESPACE}:adopt"
+    if raw is None:
+        return None
+    example = '{"roleArn": "arn:aws:iam::111122223333:role/atlas-encryption"}'
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key}: expected an object like {example}, got {raw!r}")
+        return None
+    _unknown(raw, ADOPT_KEYS, key, problems)
+    given = [name for name in ADOPT_KEYS if raw.get(name) is not None]
+    if len(given) != 1:
+        problems.append(f"{key}: give exactly one of roleArn (take over the IAM role Atlas uses) or moveFrom (make this "
+                        f"stack's own role and move Atlas to it), like {example}")
+        return None
+    name = given[0]
+    try:
+        role = parse_role_arn(raw[name], f"{key}.{name}")
+    except ArnError as exc:
+        problems.append(str(exc))
+        return None
+    if name == "roleArn" and role_account is not None and role.account != role_account:
+        problems.append(f"{key}.roleArn: the role is in account {role.account}, the stack's credentials in {role_account}; "
+                        f"a role is imported with the credentials of its own account: run with those, or use {key}.moveFrom")
+    return Adoption(role_arn=role) if name == "roleArn" else Adoption(move_from=role)
+
+
 def _parse_key_account(raw: Any, problems: list[str]) -> KeyAccount | None:
     key = f"{NAMESPACE}:keyAccount"
     if raw is None:
@@ -552,6 +581,7 @@ def parse_settings(
     key_arn, key_region_setting = _parse_key(raw, problems)
 
     key_account = _parse_key_account(_decode(raw.get("keyAccount"), f"{NAMESPACE}:keyAccount", problems), problems)
+    adopt = _parse_adopt(_decode(raw.get("adopt"), f"{NAMESPACE}:adopt", problems), role_account, problems)
     selection, enforce_ip = _parse_source_ips(_decode(raw.get("sourceIps"), f"{NAMESPACE}:sourceIps", problems), problems)
 
     alerts = _parse_alerts(_decode(raw.get("alerts"), f"{NAMESPACE}:alerts", problems), problems)
@@ -576,5 +606,5 @@ def parse_settings(
         key_region=key_region, key_arn=key_arn, key_account=key_account, selection=selection, enforce_ip=enforce_ip,
         atlas_gov=gov, enabled_for_search_nodes=search_nodes, alerts=alerts, retained_key_arns=retained,
         key_generation=generation, retired_generations=retired, rotation_period_days=rotation, network=network,
-        private_endpoint_regions=endpoint_regions, private_endpoint_ids=endpoint_ids,
+        private_endpoint_regions=endpoint_regions, private_endpoint_ids=endpoint_ids, adopt=adopt,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
-from core.arns import KeyArn, atlas_region
+from core.arns import KeyArn, RoleArn, atlas_region
 from core.atlas_regions import ATLAS_AWS_REGIONS
 from core.ips import SourceSelection
 
@@ -51,6 +51,24 @@ class KeyAccount:
     external_id: str | None
     manage_key_policy: bool
     key_policy_granted: bool = False
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """First contact with encryption at rest the program did not set up (`adopt` stack setting).
+
+    `role_arn`: take over the IAM role Atlas uses (imported, with its setup and encryption at rest);
+    `move_from`: make the stack's own role and move Atlas to it, leaving that role to its owner.
+    """
+
+    role_arn: RoleArn | None = None
+    move_from: RoleArn | None = None
+
+    @property
+    def role(self) -> RoleArn:
+        found = self.role_arn or self.move_from
+        assert found is not None
+        return found
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,8 @@ class Settings:
     private_endpoint_regions: tuple[str, ...] = ()
     # `privateEndpointIds`: vpce- ids to pin aws:SourceVpce to, when the user knows Atlas's endpoints.
     private_endpoint_ids: tuple[str, ...] = ()
+    # `adopt`: how the first run takes over encryption at rest set up by hand or by another tool.
+    adopt: Adoption | None = None
 
     @property
     def uses_public(self) -> bool:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import offline.preview as preview
-from config.settings import ALERTS_KEYS, KEY_ACCOUNT_KEYS, KNOWN_KEYS, SOURCE_IPS_KEYS
+from config.settings import ADOPT_KEYS, ALERTS_KEYS, KEY_ACCOUNT_KEYS, KNOWN_KEYS, SOURCE_IPS_KEYS
 from config.stackfile import read_stack_config
 from core.policies import key_user_statement, role_kms_statement
 from offline.harness import ROOT, ProgramRun, World, run_program
@@ -245,7 +245,7 @@ def test_the_example_stack_file_lists_every_documented_setting() -> None:
     text = (ROOT / "Pulumi.example.yaml").read_text()
     for key in KNOWN_KEYS:
         assert f"atlas-kms:{key}" in text, key
-    for key in KEY_ACCOUNT_KEYS + SOURCE_IPS_KEYS + ALERTS_KEYS:
+    for key in KEY_ACCOUNT_KEYS + SOURCE_IPS_KEYS + ALERTS_KEYS + ADOPT_KEYS:
         assert f"{key}:" in text, key
     assert "mongodbatlas:isMongodbgovCloud" in text
 
