@@ -263,13 +263,14 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         """The plan's resources, in dependency order, and the component's outputs."""
         s = p.settings
         tags: dict[str, pulumi.Input[str]] = {**s.tags, TAG_PROJECT: project}
-        self.setup, self.role = self._atlas_role(project, tags)
+        self.setup, self.role = self._atlas_role(p, project, tags)
         self.keys = self._keys(p, self.role, key_provider, project, tags)
         self.role_policies = self._role_policies(p, self.role, self.keys.access, tags)
+        self.exclusive = self._exclusive_policies(self.role, self.role_policies)
         grants = [*self.role_policies, *self.keys.guards]
         self.authorization = self._authorization(project, self.setup, self.role, grants)
-        self.encryption, self.encryption_valid = self._encryption(s, project, self.keys.target_arn, self.authorization,
-                                                                  grants, p.private.require)
+        self.encryption, self.encryption_valid = self._encryption(p, project, self.keys.target_arn, self.authorization,
+                                                                  grants)
         self.private_endpoints = self._private_endpoints(s, project, self.encryption)
         if s.alerts.enabled:
             self._alerts(s, project, webhook)
@@ -310,28 +311,56 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def _atlas_role(self, project: pulumi.Input[str],
+    def _atlas_role(self, p: Plan, project: pulumi.Input[str],
                     tags: Mapping[str, pulumi.Input[str]]) -> tuple[mongodbatlas.CloudProviderAccessSetup, aws.iam.Role]:
-        """Atlas's cloud provider access setup, and the role trusting Atlas's principal with its external id."""
+        """Atlas's cloud provider access setup, and the role trusting Atlas's principal with its external id.
+
+        Taken over on first contact (`adopt.roleArn`): both are imported, so the preview shows imports and
+        in-place updates, never a create of what exists (import ids: the role's name; the setup's
+        `{projectId}-AWS-{roleId}`, pulumi-mongodbatlas docs). An adopted role keeps its name and path:
+        another name or path replaces an IAM role.
+        """
+        takeover = p.takeover
         setup = mongodbatlas.CloudProviderAccessSetup(
             f"{self._name}-access-setup", project_id=project, provider_name="AWS",
             # The provider's update of project_id only clears the id: another project needs a new setup.
             # (terraform-provider-mongodbatlas internal/service/cloudprovideraccess, setup resource)
-            opts=self._child(replace_on_changes=["projectId"]),
+            opts=self._child(replace_on_changes=["projectId"],
+                             import_=takeover.import_setup if takeover is not None else None),
         )
         trust = setup.aws_configs.apply(
             lambda cfgs: canonical_json(
                 trust_policy(cfgs[0].atlas_aws_account_arn or "", cfgs[0].atlas_assumed_role_external_id or "")
             )
         )
+        name, path = p.role_name or (None, None)
         role = aws.iam.Role(
             f"{self._name}-role",
+            name=name,
+            path=path,
             description=pulumi.Output.concat("Assumed by MongoDB Atlas for encryption at rest of project ", project),
             assume_role_policy=trust,
             tags=dict(tags),
-            opts=self._child(),
+            opts=self._child(import_=takeover.import_role if takeover is not None else None),
         )
         return setup, role
+
+    def _exclusive_policies(self, role: aws.iam.Role, policies: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Only the program's grants stay on Atlas's role, adopted or not: any other managed attachment or
+        inline policy is removed, after the program's own are in place (so a hand-made grant goes only once
+        the program's grant allows Atlas). Their drift is seen only with `pulumi up --refresh` (pulumi-aws
+        issue 4766); the drift command reports such a policy on every run.
+        https://www.pulumi.com/registry/packages/aws/api-docs/iam/rolepolicyattachmentsexclusive/
+        """
+        managed = [r for r in policies if isinstance(r, aws.iam.Policy)]
+        inline = [r for r in policies if isinstance(r, aws.iam.RolePolicy)]
+        after = self._child(depends_on=list(policies))
+        return [
+            aws.iam.RolePolicyAttachmentsExclusive(f"{self._name}-role-attachments", role_name=role.name,
+                                                   policy_arns=[m.arn for m in managed], opts=after),
+            aws.iam.RolePoliciesExclusive(f"{self._name}-role-inline-policies", role_name=role.name,
+                                          policy_names=[i.name for i in inline], opts=after),
+        ]
 
     def _keys(self, p: Plan, role: aws.iam.Role, key_provider: aws.Provider | None, project: pulumi.Input[str],
               tags: Mapping[str, pulumi.Input[str]]) -> _Keys:
@@ -473,7 +502,10 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         """Atlas's authorization of the role, after IAM has propagated it and after it may use the keys.
 
         A changed role ARN re-authorizes in place, and Atlas uses the new role from then on, so the
-        role's grants (its policies and the key policies naming it) come first.
+        role's grants (its policies and the key policies naming it) come first. On first contact with an
+        adopted role it is created anew for the same Atlas role: it cannot be imported, and its create
+        only PATCHes the role's ARN, the one Atlas already has, so re-creating it changes nothing in Atlas
+        (pulumi-mongodbatlas docs, cloud_provider_access_authorization: "cannot be imported").
         """
         # Re-armed whenever the role is replaced (its unique id changes) or its trust policy changes.
         propagation = time.Sleep(
@@ -490,9 +522,8 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
             opts=self._child(depends_on=[propagation, *grants]),
         )
 
-    def _encryption(self, s: Settings, project: pulumi.Input[str], key_arn: pulumi.Output[str],
-                    authorization: mongodbatlas.CloudProviderAccessAuthorization,
-                    grants: Sequence[pulumi.Resource], require_private: bool,
+    def _encryption(self, p: Plan, project: pulumi.Input[str], key_arn: pulumi.Output[str],
+                    authorization: mongodbatlas.CloudProviderAccessAuthorization, grants: Sequence[pulumi.Resource],
                     ) -> tuple[mongodbatlas.EncryptionAtRest | None, pulumi.Output[bool]]:
         """The project's encryption-at-rest setting, pointed at the target key once it may be used.
 
@@ -500,6 +531,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         and already allowed to use the key, or the update fails. A changed key is an in-place PATCH.
         https://www.mongodb.com/docs/atlas/security-aws-kms/#enable-customer-managed-keys-with-aws-kms
         """
+        s = p.settings
         if not s.enables_encryption:
             pulumi.log.warn(
                 f"atlas-kms: the key {s.key_arn} belongs to account {s.key_arn.account if s.key_arn else '?'}. "
@@ -518,10 +550,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
                 "region": s.atlas_region,
                 "role_id": authorization.role_id,
                 # Changed in place, never by replacing (and so never disabling) encryption at rest.
-                "require_private_networking": require_private,
+                "require_private_networking": p.private.require,
             },
             enabled_for_search_nodes=s.enabled_for_search_nodes,
-            opts=self._child(depends_on=[authorization, *grants]),
+            # On first contact the project's existing setting is imported (id: the project id) and updated
+            # in place: the provider's create is a PATCH that would overwrite it unannounced.
+            opts=self._child(depends_on=[authorization, *grants],
+                             import_=p.takeover.import_encryption if p.takeover is not None else None),
         )
         # The engine returns aws_kms_config as a secret (the key ARN inside is sensitive), so all
         # derived from it is secret. Only this boolean is made readable, on purpose.

@@ -11,9 +11,11 @@ hidden from `pulumi preview`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import pulumi
 import pulumi_aws as aws
@@ -21,7 +23,7 @@ import pulumi_mongodbatlas as mongodbatlas
 
 from core.arns import Arn, partition_of_arn
 from core.errors import ReadError
-from core.facts import AtlasRole, Facts, Identity, PrivateEndpointState
+from core.facts import AdoptionFacts, AtlasRole, Facts, Identity, PrivateEndpointState, RoleFact
 from core.ips import CLOUDS, ClusterAddresses
 from core.lifecycle import AtlasEncryption
 from core.plan import probe_generations, probe_regions
@@ -118,11 +120,47 @@ def gather(parent: pulumi.Resource, s: Settings, project_known: bool,
     clusters = project_clusters(mongodbatlas.get_project_ip_addresses(project_id=s.project_id, opts=invoke))
     atlas = atlas_encryption(mongodbatlas.get_encryption_at_rest(project_id=s.project_id, opts=invoke))
     roles = _atlas_roles(s)
+    stack_roles = _stack_roles(parent, s, roles)
     return Facts(
         control_plane=control_plane, clusters=tuple(clusters), atlas=atlas,
         created_generations=_created_generations(parent, s, atlas, key_provider),
-        endpoints=_endpoints(parent, s, atlas), stack_roles=_stack_roles(parent, s, roles), atlas_roles=roles,
+        endpoints=_endpoints(parent, s, atlas), stack_roles=stack_roles, atlas_roles=roles,
+        adoption=_adoption(parent, s, roles, stack_roles),
+        moved_from_exists=bool(s.adopt and s.adopt.move_from and _role(parent, s.adopt.move_from.name)),
     )
+
+
+def _role(parent: pulumi.Resource, name: str) -> RoleFact | None:
+    """An IAM role by name (one GetRole), or None when it does not exist."""
+    try:
+        answer = aws.iam.get_role(name=name, opts=pulumi.InvokeOptions(parent=parent))
+    except Exception as exc:
+        if ROLE_NOT_FOUND in str(exc).lower():
+            return None
+        raise pulumi.RunError(f"atlas-kms: could not read the IAM role {name}: {exc}. Let the deployer iam:GetRole.") from exc
+    try:
+        trust = json.loads(unquote(answer.assume_role_policy or "")) if answer.assume_role_policy else None
+    except ValueError:
+        trust = None
+    return RoleFact(arn=str(answer.arn), name=str(answer.name), path=str(answer.path or "/"), trust_policy=trust,
+                    tags=dict(answer.tags or {}))
+
+
+def _adoption(parent: pulumi.Resource, s: Settings, roles: Sequence[AtlasRole],
+              stack_roles: Sequence[str]) -> AdoptionFacts | None:
+    """First contact with adopt.roleArn: the role to take over, and the principal and external id Atlas's
+    role expects it to trust (get_cloud_provider_access_setup answers them for one Atlas role id)."""
+    if s.adopt is None or s.adopt.role_arn is None:
+        return None
+    using = next((r for r in roles if r.serves_encryption and r.iam_role_arn), None)
+    if using is None or using.iam_role_arn in stack_roles:
+        return None
+    setup = mongodbatlas.get_cloud_provider_access_setup(project_id=s.project_id, provider_name="AWS",
+                                                         role_id=using.role_id, opts=pulumi.InvokeOptions(parent=parent))
+    configs = list(setup.aws_configs or [])
+    return AdoptionFacts(role=_role(parent, s.adopt.role_arn.name),
+                         atlas_principal=str(configs[0].atlas_aws_account_arn or "") if configs else "",
+                         external_id=str(configs[0].atlas_assumed_role_external_id or "") if configs else "")
 
 
 def _atlas_roles(s: Settings) -> tuple[AtlasRole, ...]:

@@ -92,6 +92,10 @@ class RoleArn:
     partition: str
     account: str
     name: str
+    path: str = "/"  # IAM paths begin and end with "/"
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role{self.path}{self.name}"
 
     @property
     def root(self) -> str:
@@ -155,7 +159,7 @@ def parse_role_arn(value: str, setting: str) -> RoleArn:
         raise ArnError(f"{setting}: {value!r} is not an IAM role ARN; expected the form {example}")
     if m["partition"] not in PARTITIONS:
         raise ArnError(f"{setting}: unknown partition {m['partition']!r}; use one of {', '.join(PARTITIONS)}")
-    return RoleArn(m["partition"], m["account"], m["name"])
+    return RoleArn(m["partition"], m["account"], m["name"], "/" + m["path"])
 
 
 def partition_of(region: str) -> str:

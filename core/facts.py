@@ -8,6 +8,7 @@ same types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.ips import ClusterAddresses
 from core.lifecycle import AtlasEncryption
@@ -63,6 +64,27 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class RoleFact:
+    """An IAM role as IAM reports it (GetRole)."""
+
+    arn: str
+    name: str
+    path: str
+    trust_policy: dict[str, Any] | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdoptionFacts:
+    """Read only on first contact with `adopt.roleArn`: the role to take over, and what Atlas expects of it
+    (its principal and the external id of the Atlas role, from get_cloud_provider_access_setup)."""
+
+    role: RoleFact | None
+    atlas_principal: str
+    external_id: str
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything one run reads before anything is planned.
 
@@ -81,3 +103,12 @@ class Facts:
     stack_roles: tuple[str, ...] = ()
     # The roles Atlas has for the project; None when they were not read (the project is new).
     atlas_roles: tuple[AtlasRole, ...] | None = None
+    # adopt.roleArn on first contact: the role and Atlas's expectations of it.
+    adoption: AdoptionFacts | None = None
+    # adopt.moveFrom: whether the role left to its owner still exists in IAM.
+    moved_from_exists: bool = False
+
+    @property
+    def encryption_role(self) -> AtlasRole | None:
+        """The authorized Atlas role encryption at rest uses now, when there is one."""
+        return next((r for r in self.atlas_roles or () if r.serves_encryption and r.iam_role_arn), None)

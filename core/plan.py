@@ -7,13 +7,13 @@ documents. A refusal is a PlanError whose message names the setting and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.arns import region_of
 from core.errors import PolicySizeError
-from core.facts import Facts, PrivateEndpointState
+from core.facts import ENCRYPTION_AT_REST_FEATURE, AtlasRole, Facts, PrivateEndpointState
 from core.ips import AddressError, AddressSet, build_address_set, is_wide
 from core.lifecycle import AtlasEncryption, KeyPlan, LifecycleError, plan_keys
 from core.policies import KeyAccess, PolicyPlan, canonical_json, key_policy, key_user_statement, plan_policies
@@ -41,6 +41,22 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Takeover:
+    """First contact with encryption at rest this stack did not set up, and how this run takes it over.
+
+    `adopt`: the IAM role Atlas uses becomes the stack's (imported, with its Atlas setup and encryption at
+    rest); `move`: the stack makes its own role and moves Atlas to it, the old role is left to its owner.
+    """
+
+    way: Literal["adopt", "move"]
+    atlas_role_id: str
+    iam_role_arn: str
+    import_role: str | None = None  # the IAM role's name (its import id)
+    import_setup: str | None = None  # {projectId}-AWS-{roleId}
+    import_encryption: str | None = None  # the project id
+
+
+@dataclass(frozen=True)
 class Plan:
     settings: Settings
     facts: Facts
@@ -49,6 +65,13 @@ class Plan:
     private: PrivatePath
     policies: PolicyPlan
     notes: tuple[Note, ...]
+    takeover: Takeover | None = None
+
+    @property
+    def role_name(self) -> tuple[str, str] | None:
+        """(name, path) of an adopted role: kept as they are, for another name or path replaces a role."""
+        adopt = self.settings.adopt
+        return (adopt.role_arn.name, adopt.role_arn.path) if adopt is not None and adopt.role_arn is not None else None
 
     @property
     def allowed_cidrs(self) -> list[str]:
@@ -127,9 +150,98 @@ def plan(settings: Settings, facts: Facts) -> Plan:
                                  private=settings.private_endpoint_ids if private.grant else None)
     except PolicySizeError as exc:
         raise PlanError(f"atlas-kms: {exc}") from exc
-    notes = (*private_notes, *_notes(settings, facts, addresses, keys))
+    takeover, takeover_notes = first_contact(settings, facts)
+    notes = (*takeover_notes, *private_notes, *_notes(settings, facts, addresses, keys))
     return Plan(settings=settings, facts=facts, addresses=addresses, keys=keys, private=private, policies=policies,
-                notes=notes)
+                notes=notes, takeover=takeover)
+
+
+def first_contact(s: Settings, facts: Facts) -> tuple[Takeover | None, tuple[Note, ...]]:
+    """Compare the role Atlas's encryption at rest uses with the stack's own: never take over by surprise.
+
+    Atlas's `encryptionAtRest` GET does not return its role (roleId is write-only in the Admin API spec);
+    `cloudProviderAccess` says which role serves ENCRYPTION_AT_REST (components/lookups.py reads it).
+    """
+    using = facts.encryption_role
+    adopt = s.adopt
+    notes: tuple[Note, ...] = ()
+    if adopt is not None and adopt.move_from is not None and facts.moved_from_exists:
+        notes = (Note("warning", f"atlas-kms:adopt.moveFrom: the role {adopt.move_from} is left to its owner and still "
+                                 "exists; while it may use the key, the address restriction can be bypassed through it. "
+                                 "Ask its owner to remove its KMS grant or delete it (`python -m drift` reports whether "
+                                 "it can still use the key), then remove atlas-kms:adopt."),)
+    if using is None or using.iam_role_arn in facts.stack_roles:
+        if adopt is not None and adopt.role_arn is not None and using is None and facts.atlas.holds_key:
+            raise PlanError(f"atlas-kms:adopt.roleArn: Atlas reports no role for encryption at rest in project "
+                            f"{s.project_id}, so there is nothing to take over: remove atlas-kms:adopt.")
+        return None, notes
+    assert using.iam_role_arn is not None
+    if adopt is None:
+        raise PlanError(_first_contact_message(s, facts, using))
+    named = adopt.role
+    if str(named) != using.iam_role_arn:
+        setting = "roleArn" if adopt.role_arn is not None else "moveFrom"
+        raise PlanError(f"atlas-kms:adopt.{setting}: Atlas uses the role {using.iam_role_arn} (Atlas role id "
+                        f"{using.role_id}) for encryption at rest, not {named}: set atlas-kms:adopt.{setting} to "
+                        f"{using.iam_role_arn}.")
+    if adopt.move_from is not None:
+        return Takeover("move", using.role_id, using.iam_role_arn, import_encryption=s.project_id), notes
+    _check_adoptable(s, facts, using)
+    return Takeover("adopt", using.role_id, using.iam_role_arn, import_role=named.name,
+                    import_setup=f"{s.project_id}-AWS-{using.role_id}", import_encryption=s.project_id), notes
+
+
+def _first_contact_message(s: Settings, facts: Facts, using: AtlasRole) -> str:
+    key = facts.atlas.key_id or "(none reported)"
+    return (f"atlas-kms: Atlas already encrypts project {s.project_id} with the key {key} through a role this stack "
+            f"did not create: Atlas role id {using.role_id}, IAM role {using.iam_role_arn}, used by Atlas for "
+            f"{', '.join(using.features)}. Nothing was registered: taking it over silently would leave that role "
+            "authorized with its own grants, outside the address restriction. Choose one and run `pulumi up` again:\n"
+            f"  - take that role over (imported with its Atlas setup and encryption at rest; it keeps its name and "
+            f"only this program's grants): pulumi config set --path 'atlas-kms:adopt.roleArn' {using.iam_role_arn}\n"
+            f"  - or make this stack's own role and move Atlas to it (the old role is left to its owner): "
+            f"pulumi config set --path 'atlas-kms:adopt.moveFrom' {using.iam_role_arn}\n"
+            "Give the key Atlas uses as atlas-kms:keyArn (README, \"Taking over an existing setup\").")
+
+
+def _check_adoptable(s: Settings, facts: Facts, using: AtlasRole) -> None:
+    """adopt.roleArn: only a role that trusts Atlas's principal with this Atlas role's external id, and that
+    no other Atlas feature uses (the program writes its policies exclusively)."""
+    found = facts.adoption.role if facts.adoption else None
+    if found is None:
+        raise PlanError(f"atlas-kms:adopt.roleArn: IAM has no role {using.iam_role_arn} in this account; Atlas's "
+                        "authorization names a role that was deleted. Use atlas-kms:adopt.moveFrom instead.")
+    others = [f for f in using.features if f != ENCRYPTION_AT_REST_FEATURE]
+    if others:
+        raise PlanError(f"atlas-kms:adopt.roleArn: Atlas also uses the role {using.iam_role_arn} for {', '.join(others)}; "
+                        "this program owns an adopted role's policies exclusively and would remove what those "
+                        "features need. Use atlas-kms:adopt.moveFrom (a role of this stack's own) instead.")
+    assert facts.adoption is not None
+    if not trusts(found.trust_policy, facts.adoption.atlas_principal, facts.adoption.external_id):
+        raise PlanError(f"atlas-kms:adopt.roleArn: the role {using.iam_role_arn} does not trust Atlas's principal "
+                        f"{facts.adoption.atlas_principal or '(unknown)'} with the external id of Atlas role "
+                        f"{using.role_id} (sts:ExternalId {facts.adoption.external_id or '(unknown)'}), so it is not the "
+                        "role Atlas's setup expects. Use atlas-kms:adopt.moveFrom instead.")
+
+
+def trusts(policy: Mapping[str, Any] | None, principal: str, external_id: str) -> bool:
+    """Whether a trust policy lets `principal` assume the role with `external_id` (an Allow of sts:AssumeRole
+    with StringEquals sts:ExternalId), as Atlas's setup asks.
+    https://www.mongodb.com/docs/atlas/security/set-up-unified-aws-access/"""
+    if not policy or not principal or not external_id:
+        return False
+    statements = policy.get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action")
+        aws = (st.get("Principal") or {}).get("AWS") if isinstance(st.get("Principal"), Mapping) else None
+        ids = ((st.get("Condition") or {}).get("StringEquals") or {}).get("sts:ExternalId")
+        if ("sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions or [])
+                and principal in ([aws] if isinstance(aws, str) else aws or [])
+                and external_id in ([ids] if isinstance(ids, str) else ids or [])):
+            return True
+    return False
 
 
 def _addresses(settings: Settings, facts: Facts) -> AddressSet:

@@ -90,6 +90,14 @@ class World:
     # Atlas's cloud provider access roles (GET .../cloudProviderAccess, the API's JSON); None: the roles the
     # stored state's setups and authorizations made, and which of them encryption at rest uses.
     atlas_access: dict[str, Any] | None = None
+    # What exists outside the stack's state (set up by hand or by Terraform), by (type, a name of its own):
+    # the lookups see it, `import_` reads it, the engine never deletes it.
+    unmanaged: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def _of(self, typ: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, plain state) of every existing object of one type, the stack's own first."""
+        own = [(i, reveal(st)) for (t, _), (i, st) in sorted(self.stored.items()) if t == typ]
+        return own + [(i, reveal(st)) for (t, _), (i, st) in sorted(self.unmanaged.items()) if t == typ]
 
     @classmethod
     def sample(cls) -> World:
@@ -116,8 +124,7 @@ class World:
             kms = dict(self.atlas_encryption.get("awsKmsConfig") or {})
             search = self.atlas_encryption.get("enabledForSearchNodes")
         else:
-            stored = next((state for (typ, _), (_, state) in self.stored.items() if typ == EAR), None)
-            plain = reveal(stored) if stored else {}
+            plain = next((st for _, st in self._of(EAR)), {})
             kms = dict(plain.get("awsKmsConfig") or {})
             search = plain.get("enabledForSearchNodes", False)
         empty = {"enabled": False, "customerMasterKeyId": "", "region": "", "roleId": "", "valid": False,
@@ -154,15 +161,12 @@ class World:
         authorization names, used for encryption at rest when the project's key is configured with it."""
         if self.atlas_access is not None:
             return self.atlas_access
-        plain = {key: (id_, reveal(state)) for key, (id_, state) in self.stored.items()}
         authorized = {str(st.get("roleId")): str((st.get("aws") or {}).get("iamAssumedRoleArn") or "")
-                      for (typ, _), (_, st) in plain.items() if typ == AUTH}
+                      for _, st in self._of(AUTH)}
         kms = (self.encryption_answer(project_id).get("awsKmsConfig") or {})
         in_use = str(kms.get("roleId") or "") if kms.get("enabled") else ""
         roles = []
-        for (typ, _), (_, st) in sorted(plain.items()):
-            if typ != SETUP:
-                continue
+        for _, st in self._of(SETUP):
             role_id = str(st.get("roleId") or "")
             config = (st.get("awsConfigs") or [{}])[0]
             role: dict[str, Any] = {
@@ -176,13 +180,22 @@ class World:
             roles.append(role)
         return {"awsIamRoles": roles, "azureServicePrincipals": [], "gcpServiceAccounts": []}
 
+    def setup_answer(self, project_id: str, role_id: str) -> dict[str, Any]:
+        """get_cloud_provider_access_setup: one Atlas role by its id, with Atlas's principal and external id."""
+        for _, st in self._of(SETUP):
+            if str(st.get("roleId")) == role_id:
+                return {"projectId": project_id, "providerName": "AWS", "roleId": role_id, "id": role_id,
+                        "awsConfigs": st.get("awsConfigs") or [], "azureConfigs": [], "gcpConfigs": [],
+                        "createdDate": "2026-11-28T00:00:00Z"}
+        raise ProviderError(f"error getting cloud provider access setup {role_id}: 404 (Not Found) "
+                            "CLOUD_PROVIDER_ACCESS_ROLE_NOT_FOUND")
+
     def role_answer(self, name: str) -> dict[str, Any]:
-        for (typ, _), (_, state) in self.stored.items():
-            plain = reveal(state)
-            if typ == ROLE and plain.get("name") == name:
+        for _, plain in self._of(ROLE):
+            if plain.get("name") == name:
                 return {"arn": plain["arn"], "name": name, "id": name, "tags": plain.get("tags") or {},
                         "uniqueId": plain.get("uniqueId", ""), "assumeRolePolicy": plain.get("assumeRolePolicy", ""),
-                        "path": "/", "description": plain.get("description", ""), "maxSessionDuration": 3600,
+                        "path": plain.get("path") or "/", "description": plain.get("description", ""), "maxSessionDuration": 3600,
                         "createDate": "2026-11-28T00:00:00Z", "permissionsBoundary": "", "roleLastUseds": []}
         raise ProviderError(f"reading IAM Role ({name}): couldn't find resource")
 
@@ -207,6 +220,10 @@ class Registration:
     inputs: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
     replace_on_changes: list[str] = field(default_factory=list)
+    # The id `import_` named: the engine reads this existing object instead of creating one.
+    import_id: str = ""
+    # Made outside the stack (a start state the program did not make): never deleted by the engine.
+    unmanaged: bool = False
 
 
 class AtlasKmsMocks(pulumi.runtime.Mocks):
@@ -218,9 +235,13 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.model = ProviderModel(partition=world.partition, atlas_gov=world.atlas_gov, key_valid=world.key_valid,
-                                   stored=world.stored, replace=world.replace, endpoint_status=world.endpoint_status)
-        # Set by the monitor just before each registration: the engine's view of its dependencies.
+                                   stored=world.stored, replace=world.replace, endpoint_status=world.endpoint_status,
+                                   unmanaged=world.unmanaged)
+        # Set by the monitor just before each registration: the engine's view of its dependencies, and
+        # the options MockResourceArgs does not carry (import_, replaceOnChanges).
         self.pending_dependencies: list[str] = []
+        self.pending_import = ""
+        self.pending_replace_on_changes: list[str] = []
         self.by_urn: dict[str, Seen] = {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -240,7 +261,15 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
                 # The engine hands a provider's error back as an invoke failure, which the SDK raises.
                 return {}, [("", str(exc))]  # type: ignore[return-value]
         if args.token == "aws:iam/getRole:getRole":
-            return self.world.role_answer(args.args["name"])
+            try:
+                return self.world.role_answer(args.args["name"])
+            except ProviderError as exc:
+                return {}, [("", str(exc))]  # type: ignore[return-value]
+        if args.token == "mongodbatlas:index/getCloudProviderAccessSetup:getCloudProviderAccessSetup":
+            try:
+                return self.world.setup_answer(args.args["projectId"], args.args["roleId"])
+            except ProviderError as exc:
+                return {}, [("", str(exc))]  # type: ignore[return-value]
         if args.token == "aws:index/getRegion:getRegion":
             # The default AWS provider's region: `aws:region` of the stack.
             return {"region": self.world.region, "name": self.world.region, "id": self.world.region,
@@ -262,8 +291,10 @@ class AtlasKmsMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         id_, state = self.model.create(args.typ, args.name, dict(args.inputs), self._account_for(args.provider or ""),
-                                       self.pending_dependencies, self.by_urn.get)
-        if self.preview and (args.typ, args.name) not in self.world.stored:
+                                       self.pending_dependencies, self.by_urn.get, import_id=self.pending_import,
+                                       replace_on_changes=self.pending_replace_on_changes)
+        # An import reads the existing object even in a preview (`= import`); a create's ids are unknown.
+        if self.preview and (args.typ, args.name) not in self.world.stored and not self.pending_import:
             return "", dict(args.inputs)
         return id_, state
 
@@ -284,6 +315,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # dependencies handed to the model paired with their resource.
         with self._lock:
             mocks.pending_dependencies = list(request.dependencies)
+            mocks.pending_import = str(request.importId or "")
+            mocks.pending_replace_on_changes = list(request.replaceOnChanges)
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             seen = next((s for s in reversed(mocks.model.seen) if s.name == request.name and s.type == request.type), None)
             if seen is not None and not seen.urn:
@@ -308,6 +341,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=dict(inputs),
                     state=dict(state.state) if state else {},
                     replace_on_changes=list(request.replaceOnChanges),
+                    import_id=str(request.importId or ""),
                 )
             )
         return response

@@ -42,7 +42,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,6 +64,32 @@ AUTH = "mongodbatlas:index/cloudProviderAccessAuthorization:CloudProviderAccessA
 EAR = "mongodbatlas:index/encryptionAtRest:EncryptionAtRest"
 ALERT = "mongodbatlas:index/alertConfiguration:AlertConfiguration"
 ENDPOINT = "mongodbatlas:index/encryptionAtRestPrivateEndpoint:EncryptionAtRestPrivateEndpoint"
+ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+INLINE = "aws:iam/rolePolicy:RolePolicy"
+ATTACH_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+INLINE_EXCLUSIVE = "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"
+
+# Properties whose change makes the provider replace the resource (ForceNew / RequiresReplace):
+# terraform-provider-aws internal/service/kms/key.go (and the region CustomizeDiff of pulumi-aws 7),
+# kms/alias.go, iam/role.go, iam/policy.go, iam/role_policy_attachment.go, iam/role_policy.go;
+# terraform-provider-mongodbatlas encryptionatrest/resource.go, cloudprovideraccess/*.go,
+# alertconfiguration/resource.go; terraform-provider-time resource_time_sleep.go.
+REPLACE_ON: dict[str, frozenset[str]] = {
+    KEY: frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId", "region"}),
+    ALIAS: frozenset({"name", "namePrefix", "region"}),
+    KEY_POLICY: frozenset({"region"}),
+    ROLE: frozenset({"name", "namePrefix", "path"}),
+    POLICY: frozenset({"name", "namePrefix", "path", "description"}),
+    ATTACH: frozenset({"role", "policyArn"}),
+    INLINE: frozenset({"name", "namePrefix", "role"}),
+    SETUP: frozenset({"providerName"}),
+    AUTH: frozenset({"projectId", "roleId"}),
+    EAR: frozenset({"projectId"}),
+    "mongodbatlas:index/alertConfiguration:AlertConfiguration": frozenset({"projectId"}),
+    "time:index/sleep:Sleep": frozenset({"triggers"}),
+    # No RequiresReplace; the program replaces on change (its update only copies timeouts).
+    ENDPOINT: frozenset(),
+}
 
 # Atlas's AWS principal, per Atlas. The commercial account is the one Atlas's docs and the
 # cloudProviderAccess API show; Atlas for Government's account number is not in our sources, so the
@@ -196,6 +222,9 @@ class ProviderModel:
     # Every id and ARN the model made up, so that a preview can mark them as placeholders.
     placeholders: set[str] = field(default_factory=set)
     provider_accounts: dict[str, str] = field(default_factory=dict)
+    # What exists in the cloud outside the stack's state (made by hand or by another tool), by (type, a
+    # name of its own): the objects `import_` reads.
+    unmanaged: Mapping[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def _seed(self, typ: str, name: str) -> str:
         """What a physical id is derived from: a replacement gets new ones, as the provider's create does."""
@@ -205,10 +234,13 @@ class ProviderModel:
         self.placeholders.update(values)
 
     def create(self, typ: str, name: str, inputs: dict[str, Any], account: str,
-               dependencies: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+               dependencies: list[str], urn_of: Callable[[str], Seen | None], import_id: str = "",
+               replace_on_changes: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
         plain = reveal(inputs)
         handler = self._HANDLERS.get(typ)
-        if (typ, name) in self.stored and (typ, name) not in self.replace:
+        if import_id and (typ, name) not in self.stored:
+            id_, state = self._import(typ, name, inputs, plain, import_id, replace_on_changes)
+        elif (typ, name) in self.stored and (typ, name) not in self.replace:
             id_, old = self.stored[(typ, name)]
             state = {**old, **inputs}
             id_, state = id_, self._normalise(typ, state, plain)
@@ -219,6 +251,24 @@ class ProviderModel:
             self._made_up(id_)
         self.seen.append(Seen(typ, name, dict(inputs), state, list(dependencies)))
         return id_, state
+
+    def _import(self, typ: str, name: str, inputs: dict[str, Any], plain: dict[str, Any], import_id: str,
+                replace_on_changes: Sequence[str]) -> tuple[str, dict[str, Any]]:
+        """The engine's import (pulumi >= 3.174, PR 19339): read the object, then diff it against the
+        program like any other resource. An in-place difference is an update in the same run; one that
+        needs a replacement is an error in `up` (pulumi/pulumi pkg/resource/deploy/step_generator.go)."""
+        found = next(((i, st) for (t, _), (i, st) in self.unmanaged.items() if t == typ and i == import_id), None)
+        if found is None:
+            raise ProviderError(f"importing {typ} {import_id!r}: the resource does not exist (wrong id, or another "
+                                "account or region)")
+        id_, read = found
+        forced = REPLACE_ON.get(typ, frozenset()) | set(replace_on_changes)
+        needs = sorted(p for p in plain if p in forced and p in read and differs(plain[p], reveal(read[p])))
+        if needs:
+            raise ProviderError(f"inputs to import do not match the existing resource {name} ({typ}, id {import_id}): "
+                                f"{', '.join(needs)} would replace it, and previously-imported resources that still "
+                                "specify an ID may not be replaced")
+        return id_, self._normalise(typ, {**read, **inputs}, plain)
 
     # Normalisations and defaults: applied on create and on every read of an existing resource.
     def _normalise(self, typ: str, state: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
@@ -265,11 +315,20 @@ class ProviderModel:
     def _role(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
               deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
         seed = self._seed(ROLE, name)
-        role_name = f"{name}-{_stable_id(seed, length=7)}"
-        arn = f"arn:{self.partition}:iam::{account}:role/{role_name}"
+        # pulumi-aws auto-names a role from the resource's name and 7 random characters, unless `name` is given.
+        role_name = str(plain.get("name") or f"{name}-{_stable_id(seed, length=7)}")
+        path = str(plain.get("path") or "/")
+        arn = f"arn:{self.partition}:iam::{account}:role{path}{role_name}"
         unique = "AROA" + _stable_id(seed, length=17).upper()
-        self._made_up(role_name, arn, unique)
-        return role_name, {**inputs, "name": role_name, "arn": arn, "uniqueId": unique}
+        self._made_up(arn, unique, *([] if plain.get("name") else [role_name]))
+        return role_name, {**inputs, "name": role_name, "path": path, "arn": arn, "uniqueId": unique}
+
+    def _inline(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
+                deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
+        # Auto-named like a role; the provider's id is `role:name` (its import id too).
+        policy_name = str(plain.get("name") or f"{name}-{_stable_id(name, length=7)}")
+        self._made_up(policy_name)
+        return f"{plain.get('role')}:{policy_name}", {**inputs, "name": policy_name}
 
     def _policy(self, name: str, inputs: dict[str, Any], plain: dict[str, Any], account: str,
                 deps: list[str], urn_of: Callable[[str], Seen | None]) -> tuple[str, dict[str, Any]]:
@@ -356,6 +415,7 @@ class ProviderModel:
 
     _HANDLERS: ClassVar[dict[str, Callable[..., tuple[str, dict[str, Any]]]]] = {
         AWS_PROVIDER: _provider,
+        INLINE: _inline,
         KEY: _key,
         KEY_POLICY: _key_policy,
         ROLE: _role,

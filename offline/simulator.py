@@ -41,33 +41,21 @@ from core.arns import account_of, key_id_of, partition_of_arn
 from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ProgramRun, Registration
-from offline.model import AUTH, EAR, ENDPOINT, KEY, KEY_POLICY, POLICY, ROLE, differs, reveal
+from offline.model import (
+    ATTACH,
+    AUTH,
+    EAR,
+    ENDPOINT,
+    INLINE,
+    KEY,
+    KEY_POLICY,
+    POLICY,
+    REPLACE_ON,
+    ROLE,
+    differs,
+    reveal,
+)
 
-ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-INLINE = "aws:iam/rolePolicy:RolePolicy"
-SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
-
-# Properties whose change makes the provider replace the resource (ForceNew / RequiresReplace):
-# terraform-provider-aws internal/service/kms/key.go (and the region CustomizeDiff of pulumi-aws 7),
-# kms/alias.go, iam/role.go, iam/policy.go, iam/role_policy_attachment.go, iam/role_policy.go;
-# terraform-provider-mongodbatlas encryptionatrest/resource.go, cloudprovideraccess/*.go,
-# alertconfiguration/resource.go; terraform-provider-time resource_time_sleep.go.
-REPLACE_ON: dict[str, frozenset[str]] = {
-    KEY: frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId", "region"}),
-    "aws:kms/alias:Alias": frozenset({"name", "namePrefix", "region"}),
-    KEY_POLICY: frozenset({"region"}),
-    ROLE: frozenset({"name", "namePrefix", "path"}),
-    POLICY: frozenset({"name", "namePrefix", "path", "description"}),
-    ATTACH: frozenset({"role", "policyArn"}),
-    INLINE: frozenset({"name", "namePrefix", "role"}),
-    SETUP: frozenset({"providerName"}),
-    AUTH: frozenset({"projectId", "roleId"}),
-    EAR: frozenset({"projectId"}),
-    "mongodbatlas:index/alertConfiguration:AlertConfiguration": frozenset({"projectId"}),
-    "time:index/sleep:Sleep": frozenset({"triggers"}),
-    # No RequiresReplace; the program replaces on change (its update only copies timeouts).
-    ENDPOINT: frozenset(),
-}
 # Resources whose state decides whether Atlas can use a key; the others (alerts, aliases, waits,
 # providers) cannot open a gap, so their steps are left out of the enumeration of states.
 RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR, ENDPOINT})

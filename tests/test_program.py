@@ -26,6 +26,8 @@ KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/policy:Policy"
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ATTACH_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+INLINE_EXCLUSIVE = "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"
 INLINE = "aws:iam/rolePolicy:RolePolicy"
 PROVIDER = "pulumi:providers:aws"
 SETUP = "mongodbatlas:index/cloudProviderAccessSetup:CloudProviderAccessSetup"
@@ -62,9 +64,27 @@ def test_every_child_is_parented_to_the_component_and_named_from_it() -> None:
     r = run("same-account")
     component = r.one(COMPONENT)
     children = [reg for reg in r.registrations if reg is not component]
-    assert {reg.type for reg in children} == {SETUP, ROLE, KEY, ALIAS, POLICY, ATTACH, AUTH, EAR, SLEEP, ALERT}
+    assert {reg.type for reg in children} == {SETUP, ROLE, KEY, ALIAS, POLICY, ATTACH, AUTH, EAR, SLEEP, ALERT,
+                                              ATTACH_EXCLUSIVE, INLINE_EXCLUSIVE}
     assert all(reg.parent == component.urn for reg in children)
     assert all(reg.name.startswith("atlas-kms-") for reg in children)
+
+
+@pytest.mark.parametrize("stack", ["same-account", "cross-account"])
+def test_only_the_programs_grants_stay_on_atlas_role_and_they_are_in_place_first(stack: str) -> None:
+    """The role's managed attachments and inline policies are owned exclusively: a hand-made grant is
+    removed, but only after every policy the program attaches exists (so Atlas is never left without one)."""
+    r = run(stack)
+    role = r.one(ROLE)
+    attachments, inline = r.one(ATTACH_EXCLUSIVE), r.one(INLINE_EXCLUSIVE)
+    managed = r.of_type(POLICY)
+    inlines = r.of_type("aws:iam/rolePolicy:RolePolicy")
+    assert attachments.inputs["roleName"] == inline.inputs["roleName"] == role.state["name"]
+    assert sorted(attachments.inputs["policyArns"]) == sorted(p.state["arn"] for p in managed)
+    assert sorted(inline.inputs["policyNames"]) == sorted(p.state["name"] for p in inlines)
+    program_grants = {p.urn for p in [*managed, *r.of_type(ATTACH), *inlines]}
+    for exclusive in (attachments, inline):
+        assert program_grants <= set(exclusive.dependencies)
 
 
 def test_the_created_key_is_protected_rotated_symmetric_with_a_30_day_window_and_an_alias() -> None:

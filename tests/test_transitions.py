@@ -292,8 +292,8 @@ def point_atlas_without_waiting_for_the_grants(monkeypatch: pytest.MonkeyPatch) 
     def authorization(self: Any, project: Any, setup: Any, role: Any, grants: Any) -> Any:
         return real_authorization(self, project, setup, role, [])
 
-    def encryption(self: Any, s: Any, project: Any, key_arn: Any, auth: Any, grants: Any, require: bool) -> Any:
-        return real_encryption(self, s, project, key_arn, auth, [], require)
+    def encryption(self: Any, p: Any, project: Any, key_arn: Any, auth: Any, grants: Any) -> Any:
+        return real_encryption(self, p, project, key_arn, auth, [])
 
     monkeypatch.setattr(component.AtlasKmsEncryption, "_authorization", authorization)
     monkeypatch.setattr(component.AtlasKmsEncryption, "_encryption", encryption)
