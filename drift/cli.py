@@ -25,6 +25,7 @@ from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_
 from drift.cloudtrail import cloudtrail_client, denied_calls
 from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, judge
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
+from drift.guard import main as guard_main
 from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_snapshots
 from facts.atlas_api import AtlasClient
 
@@ -268,8 +269,14 @@ def _duration(text: str) -> timedelta:
 
 def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
         iam_factory: Callable[[], Any] | None = None, kms_factory: Callable[[str], Any] | None = None,
-        trail_factory: Callable[[str], Any] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drift", description=__doc__)
+        trail_factory: Callable[[str], Any] | None = None, err: Callable[[str], None] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["guard"]:
+        # `python -m drift guard PREVIEW_JSON`: judge a `pulumi preview --json` (drift/guard.py).
+        return guard_main(given[1:], out=out, err=err)
+    parser = argparse.ArgumentParser(
+        prog="python -m drift", description=__doc__,
+        epilog="python -m drift guard PREVIEW_JSON judges a `pulumi preview --json` instead (docs/drift.md).")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="stack name: reads <dir>/Pulumi.<stack>.yaml")
     which.add_argument("--stack-file", help="a Pulumi.<stack>.yaml file")
@@ -284,7 +291,7 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
     parser.add_argument("--since", type=_duration, default=timedelta(hours=1),
                         help="how far back to look for Atlas's denied KMS calls in CloudTrail (default 1h; 30m, 2d)")
     parser.add_argument("--no-cloudtrail", action="store_true", help="do not read CloudTrail for denied calls")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
 
     files = stack_files(args)
     if not files:
