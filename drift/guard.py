@@ -96,7 +96,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Step:
+class DigestStep:
     index: int
     op: str
     urn: str
@@ -147,7 +147,7 @@ def _inputs(state: Any) -> Mapping[str, Any] | None:
     return inputs if isinstance(inputs, Mapping) else {}
 
 
-def _steps(digest: Mapping[str, Any]) -> list[Step]:
+def _steps(digest: Mapping[str, Any]) -> list[DigestStep]:
     if not isinstance(digest, Mapping):
         raise DigestError("not a preview digest (expected the JSON object `pulumi preview --json` prints)")
     raw = digest.get("steps")
@@ -180,7 +180,7 @@ def _steps(digest: Mapping[str, Any]) -> list[Step]:
         flags = tuple(f"{flag} changed ({old.get(flag, False)} -> {new.get(flag, False)})" for flag in FLAGS
                       if isinstance(old, Mapping) and isinstance(new, Mapping)
                       and bool(old.get(flag, False)) != bool(new.get(flag, False)))
-        steps.append(Step(i, op, urn, parsed[0], parsed[1], _inputs(old), _inputs(new), parent, frozenset(diff_keys),
+        steps.append(DigestStep(i, op, urn, parsed[0], parsed[1], _inputs(old), _inputs(new), parent, frozenset(diff_keys),
                           flags))
     return steps
 
@@ -398,7 +398,7 @@ class Part:
     index: int
 
 
-def part_of(step: Step) -> Part | None:
+def part_of(step: DigestStep) -> Part | None:
     component = step.component
     if component is None or not step.name.startswith(f"{component}-"):
         return None
@@ -415,7 +415,7 @@ def _secret_inputs(inputs: Mapping[str, Any] | None, skip: str) -> list[str]:
     return sorted(k for k, v in (inputs or {}).items() if k != skip and SECRET in json.dumps(v))
 
 
-def _judge_update(step: Step) -> list[str]:
+def _judge_update(step: DigestStep) -> list[str]:
     if step.type not in DOCUMENTS:
         changed = sorted({k for k in {*(step.old or {}), *(step.new or {})}
                           if (step.old or {}).get(k) != (step.new or {}).get(k)} | step.diff_keys)
@@ -465,9 +465,9 @@ def _renumbered(doc: Mapping[str, Any], index: int) -> Mapping[str, Any]:
 class _Component:
     """The parts of one component instance in the digest, by role and index."""
 
-    steps: dict[tuple[str, int], Step] = field(default_factory=dict)
+    steps: dict[tuple[str, int], DigestStep] = field(default_factory=dict)
 
-    def existing(self, role: str) -> list[tuple[int, Step]]:
+    def existing(self, role: str) -> list[tuple[int, DigestStep]]:
         """Parts that are there before and stay (same or updated), lowest index first."""
         return sorted((i, s) for (r, i), s in self.steps.items() if r == role and s.op in ("same", "update"))
 
@@ -484,7 +484,7 @@ def _compare_inputs(new: Mapping[str, Any], reference: Mapping[str, Any], skip: 
             if new.get(k) != reference.get(k)]
 
 
-def _judge_created_document(step: Step, part: Part, component: _Component) -> list[str]:
+def _judge_created_document(step: DigestStep, part: Part, component: _Component) -> list[str]:
     existing = component.existing(part.role)
     if not existing:
         return [f"no existing part in the preview to compare it with ({SHOW_SAMES})"]
@@ -542,7 +542,7 @@ def _closest(stmt: Any, position: int, candidates: Sequence[Any]) -> Any:
     return candidates[position] if position < len(candidates) else None
 
 
-def _judge_created_attachment(step: Step, part: Part, component: _Component) -> list[str]:
+def _judge_created_attachment(step: DigestStep, part: Part, component: _Component) -> list[str]:
     reasons = []
     if component.op_of("part", part.index) != "create":
         reasons.append("created without its part")
