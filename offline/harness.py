@@ -224,6 +224,9 @@ class Registration:
     import_id: str = ""
     # Made outside the stack (a start state the program did not make): never deleted by the engine.
     unmanaged: bool = False
+    # Replaced by a new resource of the same URN, and marked in the state for deletion by an update that
+    # stopped before its deletes (pulumi/pulumi CreateStep.Apply): the next update deletes it at its end.
+    pending_delete: bool = False
 
 
 class AtlasKmsMocks(pulumi.runtime.Mocks):
@@ -357,10 +360,26 @@ class ProgramRun:
     secret_outputs: set[str] = field(default_factory=set)
     # Ids and ARNs the providers' model made up: placeholders, not real values.
     placeholders: set[str] = field(default_factory=set)
+    # How the run was made, so that the same program can run again from another state (the simulator's
+    # interrupted updates): the stack config, the stack, and the world it answered from.
+    config: dict[str, str] = field(default_factory=dict)
+    stack: str = "dev"
+    world: World | None = None
 
     def stored_state(self) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
         """The state this run leaves, as the providers store it: a second run starts from it."""
-        return {(r.type, r.name): (r.id, dict(r.state)) for r in self.registrations}
+        return {(r.type, r.name): (r.id, dict(r.state)) for r in self.registrations
+                if not r.unmanaged and not r.pending_delete}
+
+    def rerun(self, stored: dict[tuple[str, str], tuple[str, dict[str, Any]]],
+              unmanaged: dict[tuple[str, str], tuple[str, dict[str, Any]]], *, atlas_moved: bool) -> ProgramRun:
+        """The same program and stack config, run again against another state, Atlas answering from it
+        (what a test set Atlas to answer by hand holds until the state's own EncryptionAtRest changed it)."""
+        base = self.world or World.sample()
+        world = replace(base, stored=stored, unmanaged=unmanaged, replace=frozenset(),
+                        atlas_access=None if atlas_moved else base.atlas_access,
+                        atlas_encryption=None if atlas_moved else base.atlas_encryption)
+        return run_program(self.config, stack=self.stack, world=world)
 
     def changes_against(self, previous: ProgramRun) -> list[str]:
         """What `pulumi preview` would report after `previous` was applied; [] when nothing changes."""
@@ -508,4 +527,5 @@ def run_program(
     finally:
         pulumi.log.warn, pulumi.log.info = original  # type: ignore[method-assign]
     return ProgramRun(outputs=outputs, registrations=monitor.registrations, calls=mocks.calls, logs=capture.lines,
-                      secret_outputs=secret_outputs, placeholders=set(mocks.model.placeholders))
+                      secret_outputs=secret_outputs, placeholders=set(mocks.model.placeholders), config=dict(config),
+                      stack=stack, world=world)

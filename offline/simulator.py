@@ -43,10 +43,12 @@ from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ProgramRun, Registration
 from offline.model import (
     ATTACH,
+    ATTACH_EXCLUSIVE,
     AUTH,
     EAR,
     ENDPOINT,
     INLINE,
+    INLINE_EXCLUSIVE,
     KEY,
     KEY_POLICY,
     POLICY,
@@ -58,10 +60,11 @@ from offline.model import (
 
 # Resources whose state decides whether Atlas can use a key; the others (alerts, aliases, waits,
 # providers) cannot open a gap, so their steps are left out of the enumeration of states.
-RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR, ENDPOINT})
+RELEVANT = frozenset({KEY, KEY_POLICY, ROLE, POLICY, ATTACH, INLINE, AUTH, EAR, ENDPOINT, ATTACH_EXCLUSIVE,
+                      INLINE_EXCLUSIVE})
 
 Key = tuple[str, str]
-StepKind = Literal["create", "update", "replace", "delete", "delete-replaced"]
+StepKind = Literal["create", "import", "update", "replace", "delete", "delete-replaced"]
 
 
 class EngineRefusedError(Exception):
@@ -100,6 +103,10 @@ class Transition:
     exhaustive: bool
     gaps: list[Gap] = field(default_factory=list)
     forgotten: list[Key] = field(default_factory=list)  # deletes that only drop state (retainOnDelete)
+    # The two runs, and the dependencies between the steps, for the interrupted updates.
+    before: ProgramRun | None = None
+    after: ProgramRun | None = None
+    needs: dict[int, set[int]] = field(default_factory=dict)
 
     def kinds(self, kind: StepKind) -> list[str]:
         return [s.key[1] for s in self.steps if s.kind == kind]
@@ -108,44 +115,70 @@ class Transition:
 def plan(before: ProgramRun, after: ProgramRun, replace: Iterable[Key] = ()) -> list[Step]:
     """The steps the engine takes from `before`'s state to `after`'s registrations; raises
     EngineRefusedError where the engine refuses the update (as it does already at preview).
-    `replace`: what `pulumi up --replace` names."""
+    `replace`: what `pulumi up --replace` names.
+
+    What `before` holds outside the state (made by hand or by another tool) is never deleted; a
+    registration that imports it is an `import` (read, then updated in place in the same step when the
+    program differs; a difference that needs a replacement is refused, pulumi >= 3.174, PR 19339).
+    A resource left marked for deletion by an update that stopped is deleted at the end (PR 11027)."""
     forced_by_user = set(replace)
-    old = {(r.type, r.name): r for r in before.registrations}
+    old = {(r.type, r.name): r for r in before.registrations if not r.unmanaged and not r.pending_delete}
+    outside = {(r.type, r.id): r for r in before.registrations if r.unmanaged}
     steps: list[Step] = []
     for r in after.registrations:
         k = (r.type, r.name)
         if k not in old:
-            steps.append(Step("create", k))
+            source = outside.get((r.type, r.import_id)) if r.import_id else None
+            steps.append(_import_step(r, source) if source is not None else Step("create", k))
             continue
-        prev = old[k]
-        # An input the program stopped setting is a change as well (the provider unsets it).
-        dropped = {p for p in prev.inputs if p not in r.inputs and prev.inputs[p] is not None}
-        changed = tuple(sorted(dropped | {p for p in r.inputs if differs(reveal(r.inputs[p]), reveal(prev.state.get(p)))}))
-        if not changed and k not in forced_by_user:
-            continue
-        forced = REPLACE_ON.get(r.type, frozenset()) | set(r.replace_on_changes)
-        if set(changed) & forced or "*" in r.replace_on_changes or k in forced_by_user:
-            if prev.protect and r.protect:
-                raise EngineRefusedError(f"unable to replace resource {r.urn} as it is currently marked for protection "
-                                    f"(changed: {', '.join(changed)})")
-            steps.append(Step("replace", k, changed))
-        else:
-            steps.append(Step("update", k, changed))
+        step = _change_step(r, old[k], k in forced_by_user)
+        if step is not None:
+            steps.append(step)
     current = {(r.type, r.name) for r in after.registrations}
     for r in before.registrations:
         k = (r.type, r.name)
-        if k not in current:
+        if k not in current and not r.unmanaged and not r.pending_delete:
             if r.protect:
                 raise EngineRefusedError(f"resource {r.urn} cannot be deleted because it is protected")
             steps.append(Step("delete", k))
     steps += [Step("delete-replaced", s.key) for s in steps if s.kind == "replace"]
+    steps += [Step("delete-replaced", (r.type, r.name)) for r in before.registrations if r.pending_delete]
     return steps
+
+
+def _changed(r: Registration, prev: Mapping[str, Any], prev_inputs: Mapping[str, Any]) -> tuple[str, ...]:
+    # An input the program stopped setting is a change as well (the provider unsets it).
+    dropped = {p for p in prev_inputs if p not in r.inputs and prev_inputs[p] is not None}
+    return tuple(sorted(dropped | {p for p in r.inputs if differs(reveal(r.inputs[p]), reveal(prev.get(p)))}))
+
+
+def _import_step(r: Registration, source: Registration) -> Step:
+    changed = tuple(p for p in _changed(r, {**source.inputs, **source.state}, {}) if p in source.state)
+    forced = REPLACE_ON.get(r.type, frozenset()) | set(r.replace_on_changes)
+    if set(changed) & forced:
+        raise EngineRefusedError(f"inputs to import do not match the existing resource {r.urn} ({', '.join(changed)}): "
+                                 "previously-imported resources that still specify an ID may not be replaced")
+    return Step("import", (r.type, r.name), changed)
+
+
+def _change_step(r: Registration, prev: Registration, forced_by_user: bool) -> Step | None:
+    k = (r.type, r.name)
+    changed = _changed(r, prev.state, prev.inputs)
+    if not changed and not forced_by_user:
+        return None
+    forced = REPLACE_ON.get(r.type, frozenset()) | set(r.replace_on_changes)
+    if set(changed) & forced or "*" in r.replace_on_changes or forced_by_user:
+        if prev.protect and r.protect:
+            raise EngineRefusedError(f"unable to replace resource {r.urn} as it is currently marked for protection "
+                                     f"(changed: {', '.join(changed)})")
+        return Step("replace", k, changed)
+    return Step("update", k, changed)
 
 
 def _prerequisites(steps: list[Step], before: ProgramRun, after: ProgramRun) -> dict[int, set[int]]:
     index = {(s.kind in ("delete", "delete-replaced"), s.key): i for i, s in enumerate(steps)}
     by_urn_after = {r.urn: (r.type, r.name) for r in after.registrations}
-    by_urn_before = {r.urn: (r.type, r.name) for r in before.registrations}
+    by_urn_before = {r.urn: (r.type, r.name) for r in before.registrations if not r.unmanaged}
     forward = [i for i, s in enumerate(steps) if s.kind not in ("delete", "delete-replaced")]
     needs: dict[int, set[int]] = {i: set() for i in range(len(steps))}
     for r in after.registrations:
@@ -158,12 +191,12 @@ def _prerequisites(steps: list[Step], before: ProgramRun, after: ProgramRun) -> 
                 needs[i].add(j)
     for r in before.registrations:
         i = index.get((True, (r.type, r.name)))
-        if i is None:
+        if i is None or r.unmanaged:
             continue
         # Deletes run after every create and update, dependents first.
         needs[i].update(forward)
         for other in before.registrations:
-            if r.urn in other.dependencies:
+            if r.urn in other.dependencies and not other.unmanaged:
                 j = index.get((True, by_urn_before[other.urn]))
                 if j is not None:
                     needs[i].add(j)
@@ -225,13 +258,13 @@ class _Live:
 
 
 def _live(steps: list[Step], done: frozenset[int], before: ProgramRun, after: ProgramRun) -> _Live:
-    old = {(r.type, r.name): r for r in before.registrations}
+    old = {(r.type, r.name): r for r in before.registrations if not r.unmanaged and not r.pending_delete}
     new = {(r.type, r.name): r for r in after.registrations}
     ran = {(steps[i].kind, steps[i].key) for i in done}
     versions: list[Registration] = []
     for k, r in new.items():
         if k not in old:
-            if ("create", k) in ran:
+            if ("create", k) in ran or ("import", k) in ran:
                 versions.append(r)
             continue
         if ("update", k) in ran:
@@ -245,7 +278,31 @@ def _live(steps: list[Step], done: frozenset[int], before: ProgramRun, after: Pr
     for k, r in old.items():
         if k not in new and ("delete", k) not in ran:
             versions.append(r)
-    return _Live(versions)
+    versions += [r for r in before.registrations if r.pending_delete and ("delete-replaced", (r.type, r.name)) not in ran]
+    imported = {(r.type, r.import_id) for r in after.registrations if ("import", (r.type, r.name)) in ran}
+    versions += [r for r in before.registrations if r.unmanaged and (r.type, r.id) not in imported]
+    written = [r for k, r in new.items() if k[0] in (ATTACH_EXCLUSIVE, INLINE_EXCLUSIVE)
+               and any((kind, k) in ran for kind in ("create", "update", "import", "replace"))]
+    return _Live(_exclusive(versions, written))
+
+
+def _exclusive(versions: list[Registration], written: list[Registration]) -> list[Registration]:
+    """A role's exclusive attachments and inline policies act when they are written (created or updated),
+    on what the role carries then: everything not listed is detached or deleted. What another step of the
+    same update attaches after it stays until the next write (or `pulumi up --refresh`, pulumi-aws issue
+    4766). The program's own policies are written before them (they depend on them), so only what it did
+    not write goes."""
+    kept_arns = {v["roleName"]: set(v.get("policyArns") or []) for v in map(_values, written) if "policyArns" in v}
+    kept_names = {v["roleName"]: set(v.get("policyNames") or []) for v in map(_values, written) if "policyNames" in v}
+    out = []
+    for r in versions:
+        v = _values(r)
+        if r.type == ATTACH and v.get("role") in kept_arns and v.get("policyArn") not in kept_arns[v["role"]]:
+            continue
+        if r.type == INLINE and v.get("role") in kept_names and v.get("name") not in kept_names[v["role"]]:
+            continue
+        out.append(r)
+    return out
 
 
 def _values(r: Registration) -> dict[str, Any]:
@@ -330,11 +387,11 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
     addresses = Ranges.of(list(atlas_addresses) if atlas_addresses is not None else
                           (after.outputs.get("allowedCidrs") or before.outputs.get("allowedCidrs") or []))
     kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
-    ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create")}
+    ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create", "import")}
     start = _live(steps, frozenset(), before, after)
     end = _live(steps, frozenset(range(len(steps))), before, after)
     held_before = _atlas_key(start)
-    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive)
+    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs)
     result.forgotten = [s.key for s in steps if s.kind == "delete"]
     cache: dict[tuple[str, str, str, str], Ranges] = {}
 
