@@ -34,7 +34,7 @@ import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from core.arns import account_of, key_id_of, partition_of_arn
@@ -107,6 +107,8 @@ class Transition:
     before: ProgramRun | None = None
     after: ProgramRun | None = None
     needs: dict[int, set[int]] = field(default_factory=dict)
+    # How this transition was judged (the addresses, the retained keys, a foreign key's policy).
+    options: dict[str, Any] = field(default_factory=dict)
 
     def kinds(self, kind: StepKind) -> list[str]:
         return [s.key[1] for s in self.steps if s.kind == kind]
@@ -391,7 +393,9 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
     start = _live(steps, frozenset(), before, after)
     end = _live(steps, frozenset(range(len(steps))), before, after)
     held_before = _atlas_key(start)
-    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs)
+    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
+                        options={"atlas_addresses": atlas_addresses, "retained": retained,
+                                 "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
     result.forgotten = [s.key for s in steps if s.kind == "delete"]
     cache: dict[tuple[str, str, str, str], Ranges] = {}
 
@@ -455,3 +459,81 @@ def orders(steps: list[Step], needs: Mapping[int, set[int]]) -> Iterable[tuple[i
         pos = {s: i for i, s in enumerate(perm)}
         if all(pos[j] < pos[i] for i in needs for j in needs[i]):
             yield perm
+
+
+# --- updates that stop part way ------------------------------------------------------------------
+
+
+@dataclass
+class Interruption:
+    """An update that stopped after `done`, and the same program run again from where it stopped."""
+
+    done: tuple[str, ...]
+    resumed: Transition
+    # What the resumed update still would change against the uninterrupted update's end ([]: the same end).
+    differs_from_end: list[str]
+
+    def __str__(self) -> str:
+        return (f"stopped after [{'; '.join(self.done) or 'nothing'}]: {len(self.resumed.gaps)} gap(s) when run again"
+                + (f", ends elsewhere: {'; '.join(self.differs_from_end[:3])}" if self.differs_from_end else ""))
+
+
+def stop_states(t: Transition) -> list[frozenset[int]]:
+    """Where an update can stop: after each step of the engine's order (a failed step lets the steps in
+    flight finish and starts no new one, pulumi/pulumi stepExecutor.cancelDueToError), one state per
+    distinct set of the steps that decide Atlas's access."""
+    order: list[int] = []
+    while len(order) < len(t.steps):
+        order.append(min(i for i in range(len(t.steps)) if i not in order and t.needs.get(i, set()) <= set(order)))
+    states: list[frozenset[int]] = []
+    seen: set[frozenset[int]] = set()
+    for n in range(1, len(order)):
+        done = frozenset(order[:n])
+        relevant = frozenset(i for i in done if t.steps[i].key[0] in RELEVANT)
+        if relevant not in seen:
+            seen.add(relevant)
+            states.append(done)
+    return states
+
+
+def stopped_at(t: Transition, done: frozenset[int]) -> ProgramRun:
+    """The state an update leaves when it stops with `done` run: the new version of what ran, the old one
+    of the rest, a replaced resource whose replacement exists marked for deletion, and what exists
+    outside the state as it is then."""
+    assert t.before is not None and t.after is not None
+    live = _live(t.steps, done, t.before, t.after)
+    new = {(r.type, r.name): r for r in t.after.registrations}
+    registrations = []
+    for r in live.versions:
+        k = (r.type, r.name)
+        pending = not r.unmanaged and k in new and r is not new[k] and any(
+            t.steps[i].kind == "replace" and t.steps[i].key == k for i in done)
+        registrations.append(replace(r, pending_delete=r.pending_delete or pending))
+    kept = set(t.before.outputs.get("retainedKeyArns") or []) & set(t.after.outputs.get("retainedKeyArns") or [])
+    outputs = {"allowedCidrs": t.after.outputs.get("allowedCidrs") or t.before.outputs.get("allowedCidrs") or [],
+               "retainedKeyArns": sorted(kept)}
+    return ProgramRun(outputs=outputs, registrations=registrations, calls=[], logs=[], config=t.after.config,
+                      stack=t.after.stack, world=t.after.world)
+
+
+def interruptions(t: Transition) -> list[Interruption]:
+    """For every place the update can stop: the same program run again from there, judged as any update
+    (every state gap-free), and whether it ends where the uninterrupted update ends (or where the next run
+    after it settles: a resumed run may already see what that next run would see, such as Atlas on its
+    new role)."""
+    assert t.after is not None
+    ends = [t.after]
+    settled = t.after.rerun(t.after.stored_state(), {}, atlas_moved=True) if t.after.config else None
+    if settled is not None and settled.changes_against(t.after):
+        ends.append(settled)
+    out = []
+    for done in stop_states(t):
+        partial = stopped_at(t, done)
+        outside = {(r.type, f"{r.name}#{'pending-delete' if r.pending_delete else 'outside'}"): (r.id, dict(r.state))
+                   for r in partial.registrations if r.unmanaged or r.pending_delete}
+        moved = any(t.steps[i].key[0] == EAR for i in done)
+        again = t.after.rerun(partial.stored_state(), outside, atlas_moved=moved)
+        resumed = transition(partial, again, **t.options)
+        differs = min((again.changes_against(end) for end in ends), key=len)
+        out.append(Interruption(tuple(str(t.steps[i]) for i in sorted(done)), resumed, differs))
+    return out

@@ -21,7 +21,7 @@ from core.lifecycle import KeyPlan, KeyRef
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ROOT, ProgramRun, World, run_program
 from offline.model import EAR, ENDPOINT, KEY, ROLE, reveal
-from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, transition
+from offline.simulator import interruptions, EngineRefusedError, Transition, aws_default_key_policy, transition
 from policy_pack.rules import RULES
 
 STACKS = ROOT / "samples" / "stacks"
@@ -74,10 +74,13 @@ def allowed_at_end(run: ProgramRun, key: str, action: str, external: Any = aws_d
 
 
 def holds(t: Transition) -> None:
-    """The row's outcome: every state checked, none denies Atlas, no created key deleted."""
+    """The row's outcome: every state checked, none denies Atlas, no created key deleted; and wherever the
+    update stops, the same program run again from there is gap-free and ends where this update ends."""
     assert t.exhaustive and t.states == (len(t.steps) and t.states) + (not t.steps)
     assert not t.gaps, "\n".join(map(str, t.gaps[:5]))
     assert all(kind != "delete" or typ != KEY for kind, (typ, _) in ((s.kind, s.key) for s in t.steps))
+    for stop in interruptions(t):
+        assert not stop.resumed.gaps and not stop.differs_from_end, f"{stop}\n" + "\n".join(map(str, stop.resumed.gaps[:3]))
 
 
 def created_keys_are_kept(run: ProgramRun) -> None:
