@@ -37,7 +37,7 @@ class AtlasRole:
 
     role_id: str
     iam_role_arn: str | None  # None until the role is authorized
-    features: tuple[str, ...] = ()  # featureUsages[].featureType: ENCRYPTION_AT_REST, DATA_LAKE_ONLINE_ARCHIVE, ...
+    features: tuple[str, ...] = ()  # featureUsages[].featureType: ENCRYPTION_AT_REST, EXPORT_SNAPSHOT, PUSH_BASED_LOG_EXPORT, ...
     external_id: str = ""
 
     @property
