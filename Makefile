@@ -10,7 +10,7 @@ STACK ?= same-account
 
 help:
 	@echo "make install      create venv/ and install requirements-dev.txt (every target does it when needed)"
-	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key|private]  offline preview on sample data"
+	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key|private|adopt]  offline preview on sample data"
 	@echo "make preview-all  the offline preview of every sample stack"
 	@echo "make drift-demo   the drift command against bundled stand-ins on 127.0.0.1 (in sync, a new node, a denied call)"
 	@echo "make test         run the whole test suite (offline)"
@@ -29,12 +29,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# A stack with a world file (samples/worlds/<stack>.json) previews against what exists outside the stack.
 preview: $(STAMP)
-	$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$(STACK).yaml
+	$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$(STACK).yaml \
+		$(if $(wildcard samples/worlds/$(STACK).json),--world samples/worlds/$(STACK).json)
 
 preview-all: $(STAMP)
-	@for s in same-account existing-key cross-account foreign-key private; do \
-		$(PY) -m offline.preview --stack-file samples/stacks/Pulumi.$$s.yaml || exit 1; done
+	@for s in same-account existing-key cross-account foreign-key private adopt; do \
+		$(MAKE) --no-print-directory preview STACK=$$s || exit 1; done
 
 drift-demo: $(STAMP)
 	$(PY) -m offline.drift_demo

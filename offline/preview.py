@@ -18,8 +18,9 @@ import pulumi
 
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.policies import policy_size
+from offline import worlds
 from offline.harness import ROOT, ProgramRun, Registration, World, run_program
-from offline.model import as_engine_holds, is_secret
+from offline.model import as_engine_holds, differs, is_secret, reveal
 
 POLICY_INPUTS = ("policy", "assumeRolePolicy")
 SHORT_TYPES = {
@@ -98,12 +99,25 @@ def _order(registrations: list[Registration]) -> list[Registration]:
     return out
 
 
-def render(run: ProgramRun, stack: str) -> str:
+def import_updates(run: ProgramRun, world: World) -> dict[str, list[str]]:
+    """For each import: the properties the program sets otherwise than the existing object has them, which
+    the same run updates in place (the engine's import diffs like any update)."""
+    out: dict[str, list[str]] = {}
+    for reg in run.registrations:
+        found = next((st for (t, _), (i, st) in world.unmanaged.items() if t == reg.type and i == reg.import_id), None)
+        if reg.import_id and found is not None:
+            out[reg.urn] = sorted(k for k, v in reveal(reg.inputs).items() if differs(v, reveal(found.get(k))))
+    return out
+
+
+def render(run: ProgramRun, stack: str, updates: dict[str, list[str]] | None = None) -> str:
     out: list[str] = [f"Offline preview of stack {stack!r} (Pulumi mock runtime, sample Atlas answers)",
                       f"Ids and ARNs marked {PLACEHOLDER_NOTE} are made up offline; {SECRET} is what "
                       "`pulumi preview` shows for a secret.", ""]
     custom = [r for r in _order(run.registrations) if r.type not in SHORT_TYPES]
-    out.append(f"Resources to create: {len(custom)} (+1 component)")
+    imported = [r for r in custom if r.import_id]
+    out.append(f"Resources to create: {len(custom) - len(imported)} (+1 component)"
+               + (f"; to import: {len(imported)} (read from what exists, then updated in place)" if imported else ""))
     for reg in custom:
         flags = [_provider_label(reg)]
         if reg.protect:
@@ -111,7 +125,13 @@ def render(run: ProgramRun, stack: str) -> str:
         if reg.retain_on_delete:
             flags.append("retained on delete")
         out.append("")
-        out.append(f"+ {reg.type}  {reg.name}  [{', '.join(flags)}]")
+        if reg.import_id:
+            out.append(f"= {reg.type}  {reg.name}  [import {reg.import_id}, {', '.join(flags)}]")
+            changed = (updates or {}).get(reg.urn)
+            if changed:
+                out.append(f"    ~ then updated in place: {', '.join(changed)}")
+        else:
+            out.append(f"+ {reg.type}  {reg.name}  [{', '.join(flags)}]")
         if reg.dependencies:
             out.append("    depends on: " + ", ".join(sorted(_short_urn(d) for d in reg.dependencies)))
         shown = as_engine_holds(reg.type, reg.inputs)
@@ -142,19 +162,27 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT / "samples" / "stacks" / "Pulumi.same-account.yaml",
         help="a Pulumi.<stack>.yaml file (default: the same-account sample)",
     )
+    parser.add_argument(
+        "--world",
+        type=Path,
+        help="a world file (samples/worlds/): what exists outside the stack, set up by hand or by Terraform",
+    )
     args = parser.parse_args(argv)
     try:
         config = read_stack_config(args.stack_file)
         stack = stack_name(args.stack_file)
-    except StackFileError as exc:
+        world = World.sample()
+        if args.world is not None:
+            world.unmanaged = worlds.load(args.world)
+    except (StackFileError, OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        run = run_program(config, stack=stack, world=World.sample())
+        run = run_program(config, stack=stack, world=world)
     except pulumi.RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(run, stack))
+    sys.stdout.write(render(run, stack, import_updates(run, world)))
     return 0
 
 

@@ -21,7 +21,7 @@ from core.lifecycle import KeyPlan, KeyRef
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ROOT, ProgramRun, World, run_program
 from offline.model import EAR, ENDPOINT, KEY, ROLE, reveal
-from offline.simulator import interruptions, EngineRefusedError, Transition, aws_default_key_policy, transition
+from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, interruptions, transition
 from policy_pack.rules import RULES
 
 STACKS = ROOT / "samples" / "stacks"
