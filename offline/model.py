@@ -30,10 +30,24 @@ Every behaviour below names its source; each has a test that fails when it is re
 - The preview diff (`changes`): the bridged providers diff inputs against the stored state property by
   property, nested objects included; a nested field the program stopped setting is a change, one the
   provider computes (`valid`) is not.
-The lookups (`offline/harness.py`, World) answer from the stored state as the real data sources would:
+- Imports (`import_`, pulumi >= 3.174, pulumi/pulumi PR 19339): the engine reads the existing object,
+  then diffs it against the program like any other resource; an in-place difference is an update in the
+  same run, one that needs a replacement (REPLACE_ON below, or the program's replaceOnChanges) is an error
+  in `up` ("previously-imported resources that still specify an ID may not be replaced"). Import ids:
+  the role's name, `{projectId}-AWS-{roleId}` for the setup, the project id for encryption at rest
+  (provider docs). A missing object fails the import. (tests/test_takeover.py)
+- Auto-naming: a role and an inline policy without `name` get the resource's name and 7 random
+  characters (pulumi-aws autonaming); with `name`, exactly that name.
+The lookups (`offline/harness.py`, World) answer from what exists as the real data sources would: the
+stack's state and what was made outside it (`World.unmanaged`: by hand, by Terraform; offline/worlds.py).
 `get_encryption_at_rest` what was last applied (a new project: every field empty), `get_alias` a stored
-alias or the provider's "empty result" error, `get_roles`/`get_role` the stored roles with their tags.
-The engine between two runs is `offline/simulator.py`, tested in the same file.
+alias or the provider's "empty result" error, `get_role` a role with its tags or "couldn't find resource",
+`get_cloud_provider_access_setup` an Atlas role's principal and external id; the Atlas Admin API's
+`cloudProviderAccess` (no data source reads it) through the Atlas stand-in, from the same world.
+The engine between two runs is `offline/simulator.py`, tested in the same file and in
+tests/test_transitions.py and tests/test_takeover.py: imports, what exists outside the state (never
+deleted), resources left marked for deletion by a stopped update (deleted at the end of the next one,
+pulumi >= 3.46, PR 11027), exclusive policy ownership acting when written, and updates that stop part way.
 """
 
 from __future__ import annotations

@@ -234,3 +234,13 @@ def test_the_simulator_refuses_an_import_that_needs_a_replacement() -> None:
             r.state["path"] = r.inputs["path"] = "/team/"
     with pytest.raises(EngineRefusedError, match="may not be replaced"):
         plan(before, run)
+
+
+def test_adopting_and_changing_the_key_in_one_run_keeps_the_old_key_usable_until_atlas_moves() -> None:
+    """The key Atlas holds is the outgoing key of the key lifecycle: usable until Atlas reports the new one."""
+    other = "arn:aws:kms:eu-west-2:111122223333:key/bbbbbbbb-12ab-34cd-56ef-1234567890ab"
+    objects = existing_setup("console", project_id=PROJECT, key_arn=K)
+    run = run_program(config(keyArn=other, adopt={"roleArn": role_arn("console")}), stack="existing-key",
+                      world=world_with(objects))
+    holds(transition(start(objects), run))
+    assert [line for line in run.logs if "moving off the key" in line and K in line]
