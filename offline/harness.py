@@ -372,11 +372,12 @@ class ProgramRun:
                 if not r.unmanaged and not r.pending_delete}
 
     def rerun(self, stored: dict[tuple[str, str], tuple[str, dict[str, Any]]],
-              unmanaged: dict[tuple[str, str], tuple[str, dict[str, Any]]], *, atlas_moved: bool) -> ProgramRun:
+              unmanaged: dict[tuple[str, str], tuple[str, dict[str, Any]]], *, atlas_moved: bool,
+              replace_again: frozenset[tuple[str, str]] = frozenset()) -> ProgramRun:
         """The same program and stack config, run again against another state, Atlas answering from it
         (what a test set Atlas to answer by hand holds until the state's own EncryptionAtRest changed it)."""
         base = self.world or World.sample()
-        world = replace(base, stored=stored, unmanaged=unmanaged, replace=frozenset(),
+        world = replace(base, stored=stored, unmanaged=unmanaged, replace=replace_again,
                         atlas_access=None if atlas_moved else base.atlas_access,
                         atlas_encryption=None if atlas_moved else base.atlas_encryption)
         return run_program(self.config, stack=self.stack, world=world)

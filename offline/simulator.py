@@ -482,18 +482,45 @@ def stop_states(t: Transition) -> list[frozenset[int]]:
     """Where an update can stop: after each step of the engine's order (a failed step lets the steps in
     flight finish and starts no new one, pulumi/pulumi stepExecutor.cancelDueToError), one state per
     distinct set of the steps that decide Atlas's access."""
+    return _distinct(t, _prefixes(t))
+
+
+def continue_on_error_states(t: Transition) -> list[frozenset[int]]:
+    """Where `pulumi up --continue-on-error` (3.114+) ends when one step fails: every other step runs,
+    except the failed step's dependents, which are skipped."""
+    closure = {i: _dependents(t, i) for i in range(len(t.steps))}
+    ends = [frozenset(range(len(t.steps))) - closure[f] - {f} for f in range(len(t.steps))]
+    return _distinct(t, ends)
+
+
+def _dependents(t: Transition, failed: int) -> set[int]:
+    out: set[int] = set()
+    frontier = [failed]
+    while frontier:
+        i = frontier.pop()
+        for j, needs in t.needs.items():
+            if i in needs and j not in out:
+                out.add(j)
+                frontier.append(j)
+    return out
+
+
+def _distinct(t: Transition, states: Iterable[frozenset[int]]) -> list[frozenset[int]]:
+    out: list[frozenset[int]] = []
+    seen: set[frozenset[int]] = set()
+    for done in states:
+        relevant = frozenset(i for i in done if t.steps[i].key[0] in RELEVANT)
+        if relevant not in seen and len(done) < len(t.steps):
+            seen.add(relevant)
+            out.append(done)
+    return out
+
+
+def _prefixes(t: Transition) -> list[frozenset[int]]:
     order: list[int] = []
     while len(order) < len(t.steps):
         order.append(min(i for i in range(len(t.steps)) if i not in order and t.needs.get(i, set()) <= set(order)))
-    states: list[frozenset[int]] = []
-    seen: set[frozenset[int]] = set()
-    for n in range(1, len(order)):
-        done = frozenset(order[:n])
-        relevant = frozenset(i for i in done if t.steps[i].key[0] in RELEVANT)
-        if relevant not in seen:
-            seen.add(relevant)
-            states.append(done)
-    return states
+    return [frozenset(order[:n]) for n in range(1, len(order))]
 
 
 def stopped_at(t: Transition, done: frozenset[int]) -> ProgramRun:
@@ -516,7 +543,7 @@ def stopped_at(t: Transition, done: frozenset[int]) -> ProgramRun:
                       stack=t.after.stack, world=t.after.world)
 
 
-def interruptions(t: Transition) -> list[Interruption]:
+def interruptions(t: Transition, *, continue_on_error: bool = True) -> list[Interruption]:
     """For every place the update can stop: the same program run again from there, judged as any update
     (every state gap-free), and whether it ends where the uninterrupted update ends (or where the next run
     after it settles: a resumed run may already see what that next run would see, such as Atlas on its
@@ -527,13 +554,17 @@ def interruptions(t: Transition) -> list[Interruption]:
     if settled is not None and settled.changes_against(t.after):
         ends.append(settled)
     out = []
-    for done in stop_states(t):
+    states = stop_states(t) + (continue_on_error_states(t) if continue_on_error else [])
+    for done in _distinct(t, states):
         partial = stopped_at(t, done)
         outside = {(r.type, f"{r.name}#{'pending-delete' if r.pending_delete else 'outside'}"): (r.id, dict(r.state))
                    for r in partial.registrations if r.unmanaged or r.pending_delete}
         moved = any(t.steps[i].key[0] == EAR for i in done)
-        again = t.after.rerun(partial.stored_state(), outside, atlas_moved=moved)
-        resumed = transition(partial, again, **t.options)
+        # `pulumi up --replace` run again names what it has not replaced yet.
+        pending = frozenset(k for k in (t.after.world.replace if t.after.world else ())
+                            if not any(t.steps[i].kind == "replace" and t.steps[i].key == k for i in done))
+        again = t.after.rerun(partial.stored_state(), outside, atlas_moved=moved, replace_again=pending)
+        resumed = transition(partial, again, replace=pending, **t.options)
         differs = min((again.changes_against(end) for end in ends), key=len)
         out.append(Interruption(tuple(str(t.steps[i]) for i in sorted(done)), resumed, differs))
     return out

@@ -22,6 +22,7 @@ from offline.model import (
     EAR,
     KEY,
     KEY_POLICY,
+    POLICY,
     ROLE,
     SLEEP,
     ProviderError,
@@ -303,3 +304,36 @@ def test_the_program_requires_the_first_provider_release_that_retries_cannot_ass
     assert line.startswith("pulumi-mongodbatlas>=4.2,")
     major, minor = (int(p) for p in metadata.version("pulumi-mongodbatlas").split(".")[:2])
     assert (major, minor) >= (4, 2)
+
+
+def test_a_resource_left_marked_for_deletion_is_deleted_at_the_end_of_the_next_update() -> None:
+    """pulumi >= 3.46 (PR 11027): pending deletes run after every create and update of the next update."""
+    from dataclasses import replace as copy
+
+    old_role = copy(reg(ROLE, "r", inputs={"name": "old"}), pending_delete=True)
+    before, after = runs([reg(ROLE, "r", inputs={"name": "new"}), old_role],
+                         [reg(ROLE, "r", inputs={"name": "new"}), reg(POLICY, "p", inputs={"policy": "{}"})])
+    steps = plan(before, after)
+    assert [str(s) for s in steps] == ["create p", "delete-replaced r"]
+    needs = _prerequisites(steps, before, after)
+    assert needs[1] >= {0}  # after every create and update
+
+
+def test_a_stopped_update_leaves_the_replaced_resource_marked_and_continue_on_error_skips_only_dependents() -> None:
+    from offline.simulator import Step, Transition, continue_on_error_states, stop_states, stopped_at
+
+    before, after = runs([reg(ROLE, "r", inputs={"name": "a"}, state={"name": "a", "arn": "arn:a"})],
+                         [reg(ROLE, "r", inputs={"name": "b"}, state={"name": "b", "arn": "arn:b"}),
+                          reg(POLICY, "p", inputs={"policy": "{}"}, deps=("r",)),
+                          reg(KEY, "k", inputs={"policy": "{}"})])
+    steps = plan(before, after)
+    t = Transition(steps=steps, states=0, exhaustive=True, before=before, after=after,
+                   needs=_prerequisites(steps, before, after))
+    assert [str(s) for s in steps] == ["replace r (name)", "create p", "create k", "delete-replaced r"]
+    # Stopped after the replacement was created: the old role is still there, marked for deletion.
+    partial = stopped_at(t, frozenset({0}))
+    assert sorted((r.name, r.pending_delete) for r in partial.registrations if r.type == ROLE) == [("r", False), ("r", True)]
+    assert frozenset({0}) in stop_states(t)
+    # --continue-on-error: the role's replacement fails; the policy that depends on it is skipped, the key is not.
+    assert frozenset({2}) in continue_on_error_states(t)
+    assert Step("create", (KEY, "k")) == steps[2]
