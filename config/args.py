@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from config.settings import SettingsError
 from core.settings import NAMESPACE
 
 # Settings whose value may be the word "all" or a list: Args carry them as lists (the schema has no unions).
@@ -32,8 +33,9 @@ def camel(name: str) -> str:
 
 
 def _decode(value: Any) -> Any:
-    """Pulumi hands config objects over as JSON strings; Args are plain values."""
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+    """Pulumi hands config objects (and `true`/`false`) over as JSON strings; Args are plain values. The same
+    rule as config.settings reads them with, so a value means one thing whichever way it comes in."""
+    if isinstance(value, str) and (value.strip()[:1] in ("{", "[") or value.strip() in ("true", "false")):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
@@ -54,6 +56,11 @@ def args_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     still reports them by the name the user wrote.
     """
     args: dict[str, Any] = {}
+    misspelt = [key for key in config if key.startswith(f"{NAMESPACE}:") and camel(snake(key.split(":", 1)[1])) != key.split(":", 1)[1]]
+    if misspelt:
+        # `atlas-kms:project_id` would become the Arg project_id and pass as projectId: refused by its own name.
+        raise SettingsError([f"{key}: unknown setting; stack settings are spelt in camelCase, like "
+                             f"{NAMESPACE}:{camel(snake(key.split(':', 1)[1]))}" for key in sorted(misspelt)])
     for key, raw in config.items():
         if not key.startswith(f"{NAMESPACE}:"):
             continue
