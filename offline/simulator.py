@@ -384,64 +384,81 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
     needs = _prerequisites(steps, before, after)
     relevant = {i for i, s in enumerate(steps) if s.key[0] in RELEVANT}
     ideals, exhaustive = _ideals(needs, relevant, limit, seed)
+    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
+                        options={"atlas_addresses": atlas_addresses, "retained": retained,
+                                 "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
+    result.forgotten = [s.key for s in steps if s.kind == "delete"]
     # Atlas's addresses: those the end state allows; for a private end state (it allows none) those of the
     # start, from which Atlas still calls until its endpoint is ACTIVE.
     addresses = Ranges.of(list(atlas_addresses) if atlas_addresses is not None else
                           (after.outputs.get("allowedCidrs") or before.outputs.get("allowedCidrs") or []))
     kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
-    ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create", "import")}
-    start = _live(steps, frozenset(), before, after)
-    end = _live(steps, frozenset(range(len(steps))), before, after)
-    held_before = _atlas_key(start)
-    result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
-                        options={"atlas_addresses": atlas_addresses, "retained": retained,
-                                 "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
-    result.forgotten = [s.key for s in steps if s.kind == "delete"]
-    cache: dict[tuple[str, str, str, str], Ranges] = {}
-
-    def required(role_then: str | None, then: _Live, key: str, action: str) -> Ranges:
-        marker = (role_then or "", "start" if then is start else "end", key, action)
-        if marker not in cache:
-            cache[marker] = addresses & _allowed(then, role_then, key, action, external_key_policy) if role_then \
-                else Ranges.none()
-        return cache[marker]
-
-    role_start, role_end = _atlas_role(start), _atlas_role(end)
+    judge = _Judge(steps, before, after, addresses, sorted(kept), external_key_policy)
     for state in ideals:
-        live = _live(steps, state, before, after)
+        result.gaps += judge.state(state)
+    return result
+
+
+class _Judge:
+    """What Atlas needs in one state of the update, and whether that state serves it."""
+
+    def __init__(self, steps: list[Step], before: ProgramRun, after: ProgramRun, addresses: Ranges, kept: list[str],
+                 external: Callable[[str], dict[str, Any] | None]) -> None:
+        self.steps, self.before, self.after, self.addresses, self.kept, self.external = steps, before, after, addresses, kept, external
+        self.ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create", "import")}
+        self.start = _live(steps, frozenset(), before, after)
+        self.end = _live(steps, frozenset(range(len(steps))), before, after)
+        self.held_before = _atlas_key(self.start)
+        self.role_start, self.role_end = _atlas_role(self.start), _atlas_role(self.end)
+        self.required_cache: dict[tuple[str, str, str, str], Ranges] = {}
+
+    def required(self, role_then: str | None, then: _Live, key: str, action: str) -> Ranges:
+        """What the state Atlas relies on allowed: from Atlas's addresses, with the role it used then."""
+        marker = (role_then or "", "start" if then is self.start else "end", key, action)
+        if marker not in self.required_cache:
+            self.required_cache[marker] = self.addresses & _allowed(then, role_then, key, action, self.external) \
+                if role_then else Ranges.none()
+        return self.required_cache[marker]
+
+    def needed(self, state: frozenset[int], held_now: str | None) -> list[tuple[str, tuple[str, ...], str, _Live, str | None]]:
+        """(key, actions, why, the state whose grants it relies on, its role): what worked before must keep
+        working; a key Atlas is newly pointed at must already work as the end state has it."""
+        out: list[tuple[str, tuple[str, ...], str, _Live, str | None]] = []
+        if self.held_before:
+            out.append((self.held_before, USE_ACTIONS, "the key Atlas held when the update began", self.start, self.role_start))
+        if held_now and held_now != self.held_before and self.ear_steps & state:
+            out.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", self.end, self.role_end))
+        out += [(k, RESTORE_ACTIONS, "a key retained for restores", self.start, self.role_start) for k in self.kept]
+        return out
+
+    def state(self, state: frozenset[int]) -> list[Gap]:
+        live = _live(self.steps, state, self.before, self.after)
         role = _atlas_role(live)
         if role is None:
-            continue  # Atlas has no role yet: it uses no key
+            return []  # Atlas has no role yet: it uses no key
         held_now = _atlas_key(live)
-        # (key, actions, why, the state whose grants it relies on): what worked before must keep
-        # working; a key Atlas is newly pointed at must already work as the end state has it.
-        needed: list[tuple[str, tuple[str, ...], str, _Live, str | None]] = []
-        if held_before:
-            needed.append((held_before, USE_ACTIONS, "the key Atlas held when the update began", start, role_start))
-        if held_now and held_now != held_before and ear_steps & state:
-            needed.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", end, role_end))
-        needed += [(k, RESTORE_ACTIONS, "a key retained for restores", start, role_start) for k in sorted(kept)]
-        done = tuple(str(steps[i]) for i in sorted(state))
+        done = tuple(str(self.steps[i]) for i in sorted(state))
+        gaps: list[Gap] = []
         require, endpoints = _private_state(live)
-        if not require and endpoints and _private_state(start)[0]:
+        if not require and endpoints and _private_state(self.start)[0]:
             # Atlas refuses turning requirePrivateNetworking off while endpoints exist (MongoDB docs).
-            result.gaps.append(Gap(done, held_now or "", "", [], "Atlas refuses: requirePrivateNetworking turned off while "
-                                   "KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
+            gaps.append(Gap(done, held_now or "", "", [], "Atlas refuses: requirePrivateNetworking turned off while "
+                            "KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
         # With private networking required and an endpoint ACTIVE, Atlas calls KMS through it (a request
         # with aws:SourceVpce and no aws:SourceIp); until then, from its public addresses.
         private = endpoints if require else []
-        for key, actions, why, then, role_then in needed:
+        for key, actions, why, then, role_then in self.needed(state, held_now):
             for action in actions:
                 if private:
                     # Atlas may call through any of its ACTIVE endpoints: each must be allowed.
-                    denied = [v for v in private if _allowed(live, role, key, action, external_key_policy, v).is_empty()]
+                    denied = [v for v in private if _allowed(live, role, key, action, self.external, v).is_empty()]
                     if denied:
-                        result.gaps.append(Gap(done, key, action, denied, why + ", through Atlas's VPC endpoint"))
+                        gaps.append(Gap(done, key, action, denied, why + ", through Atlas's VPC endpoint"))
                     continue
-                missing = required(role_then, then, key, action) - _allowed(live, role, key, action, external_key_policy)
+                missing = self.required(role_then, then, key, action) - _allowed(live, role, key, action, self.external)
                 if not missing.is_empty():
-                    result.gaps.append(Gap(done, key, action, missing.cidrs(), why))
-    return result
+                    gaps.append(Gap(done, key, action, missing.cidrs(), why))
+        return gaps
 
 
 def _private_state(live: _Live) -> tuple[bool, list[str]]:
