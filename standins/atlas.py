@@ -112,6 +112,7 @@ class AtlasState:
     kms_endpoints: list[dict[str, Any]] = field(default_factory=list)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
+    challenges: int = 0  # 401 digest challenges answered (a request each, not in `requests`)
     # GET .../cloudProviderAccess answered by the offline model for any project (group id -> the answer),
     # instead of `encryption_role`: the program's runs under the mock runtime ask it this way.
     access_for: Callable[[str], dict[str, Any]] | None = None
@@ -192,6 +193,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
         unauth = self.path == "/api/atlas/v2/unauth/controlPlaneIPAddresses"
         if not unauth and not self._authorized():
             nonce = secrets.token_hex(16)
+            with st._gate:
+                st.challenges += 1
             self.nonces.add(nonce)
             self._error(401, "UNAUTHORIZED", {"WWW-Authenticate": f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5'})
             return
