@@ -205,69 +205,99 @@ def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: 
     return report
 
 
+@dataclass
+class _Gaps:
+    """Per action: what each layer lacks of Atlas's addresses, what a key-policy Deny removes, what is allowed."""
+
+    role_lacks: dict[str, Ranges] = field(default_factory=dict)
+    key_lacks: dict[str, Ranges] = field(default_factory=dict)
+    key_denies: dict[str, Ranges] = field(default_factory=dict)
+    allowed: dict[str, Ranges] = field(default_factory=dict)
+    direct_any: Ranges = field(default_factory=Ranges.none)  # where the key policy grants the role itself
+
+
 def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: Evidence, key_arn: str,
                     enforce_ip: bool) -> dict[str, Ranges]:
-    role_lacks: dict[str, Ranges] = {}
-    key_lacks: dict[str, Ranges] = {}
-    key_denies: dict[str, Ranges] = {}
-    allowed: dict[str, Ranges] = {}
-    direct_any = Ranges.none()
+    gaps = _layer_gaps(expected, e, key_arn)
+    _unread_key_policy(report, e, key_arn)
+    _missing(report, addresses, gaps)
+    if not e.identity:
+        report.notes.append("the role has no policy attached at all")
+    if enforce_ip:
+        _stale(report, addresses, expected, gaps)
+    _excess(report, e, key_arn, enforce_ip)
+    return gaps.allowed
+
+
+def _layer_gaps(expected: Ranges, e: Evidence, key_arn: str) -> _Gaps:
+    gaps = _Gaps()
     same_account = account_of(key_arn) == account_of(e.role_arn)
     for action in USE_ACTIONS:
         role_allows, role_denies = identity_sets(e.identity, action=action, resource=key_arn)
         role = role_allows - role_denies
         # The verdict itself is the evaluator's, which follows KMS's rules; the layers below only say
         # which side lacks what.
-        allowed[action] = effective_allowed(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
+        gaps.allowed[action] = effective_allowed(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn,
+                                                 action=action)
         if e.key_policy is None:
-            role_lacks[action] = expected - role
-            key_lacks[action] = key_denies[action] = Ranges.none()
+            gaps.role_lacks[action] = expected - role
+            gaps.key_lacks[action] = gaps.key_denies[action] = Ranges.none()
             continue
         view = key_policy_view(e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
         # KMS: in the key's own account the key policy may grant the role itself; otherwise, or from
         # another account always, the role's policies must allow too. A Deny anywhere wins.
         # https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
-        key_lacks[action] = expected - (view.direct | view.delegated)
-        key_denies[action] = expected & view.denied
-        role_lacks[action] = (expected - role - (view.direct if same_account else Ranges.none())) | (expected & role_denies)
-        direct_any |= view.direct
-    if e.key_policy is None and same_account:
+        gaps.key_lacks[action] = expected - (view.direct | view.delegated)
+        gaps.key_denies[action] = expected & view.denied
+        gaps.role_lacks[action] = ((expected - role - (view.direct if same_account else Ranges.none()))
+                                   | (expected & role_denies))
+        gaps.direct_any |= view.direct
+    return gaps
+
+
+def _unread_key_policy(report: Report, e: Evidence, key_arn: str) -> None:
+    if e.key_policy is not None:
+        return
+    if account_of(key_arn) == account_of(e.role_arn):
         # The key policy of a key in the role's own account is the main grant (for a created key, the only
         # one for Encrypt and Decrypt): without it the verdict is not known.
         report.unread.append(f"the key policy of {key_arn} ({e.key_policy_note or 'not readable'}): the key is in "
                              "the role's own account, so its policy decides; let these credentials kms:GetKeyPolicy")
-    elif e.key_policy is None:
+    else:
         report.notes.append(f"key policy not checked ({e.key_policy_note or 'not readable'}): judged the role's "
                             "policies alone; the key owner's side was NOT checked")
-    for layer, lacks in (("key policy", key_lacks), ("role policy", role_lacks)):
+
+
+def _missing(report: Report, addresses: AddressSet, gaps: _Gaps) -> None:
+    for layer, lacks in (("key policy", gaps.key_lacks), ("role policy", gaps.role_lacks),
+                         ("key policy (a Deny)", gaps.key_denies)):
         for cidr, actions in _per_cidr(lacks):
             origins, future = _origins(addresses, cidr)
             report.findings.append(Finding("missing", layer, (cidr,), actions, origins, future))
-    for cidr, actions in _per_cidr(key_denies):
-        origins, future = _origins(addresses, cidr)
-        report.findings.append(Finding("missing", "key policy (a Deny)", (cidr,), actions, origins, future))
-    if not e.identity:
-        report.notes.append("the role has no policy attached at all")
-    if enforce_ip:
-        any_allowed = Ranges.none()
-        for r in allowed.values():
-            any_allowed |= r
-        stale = any_allowed - expected
-        if not stale.is_empty() and (~expected - stale).is_empty():
-            # No IP condition somewhere: listing the complement of Atlas's set would be noise.
-            layer = "key policy" if not (direct_any & stale).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
-                                           f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
-            stale = Ranges.none()
-        for cidr in stale.cidrs():
-            layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, (cidr,)))
+
+
+def _stale(report: Report, addresses: AddressSet, expected: Ranges, gaps: _Gaps) -> None:
+    any_allowed = Ranges.none()
+    for r in gaps.allowed.values():
+        any_allowed |= r
+    stale = any_allowed - expected
+    if not stale.is_empty() and (~expected - stale).is_empty():
+        # No IP condition somewhere: listing the complement of Atlas's set would be noise.
+        layer = "key policy" if not (gaps.direct_any & stale).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
+                                       f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
+        return
+    for cidr in stale.cidrs():
+        layer = "key policy" if not (gaps.direct_any & Ranges.of([cidr])).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, (cidr,)))
+
+
+def _excess(report: Report, e: Evidence, key_arn: str, enforce_ip: bool) -> None:
     for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, also=e.other_keys):
         if not enforce_ip and x.what.startswith("no source-IP condition"):
             continue  # sourceIps.enforce: false asks for exactly that
         layer = "role policy" if x.layer == "role" else x.layer
         report.findings.append(Finding("excess", layer, detail=f"{layer} {x.policy}, statement {x.sid}: {x.what}"))
-    return allowed
 
 
 # A stand-in for "some VPC endpoint" when neither the stack nor Atlas names one: the private path
