@@ -8,9 +8,10 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
@@ -18,9 +19,9 @@ from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
 from core.errors import ReadError
-from core.ips import AddressError, AddressSet, build_address_set
+from core.ips import AddressError, AddressSet, ClusterAddresses, build_address_set
 from core.policies import RESTORE_ACTIONS
-from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
+from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
 from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_key_policy, role_index, role_tags
 from drift.cloudtrail import cloudtrail_client, denied_calls
 from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, judge
@@ -29,6 +30,7 @@ from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_s
 from facts.atlas_api import AtlasClient
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
+T = TypeVar("T")
 
 
 def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
@@ -153,6 +155,48 @@ def _denied(trail: Any, report: Report, role_arn: str, keys: list[str], since: d
         report.notes.append(f"CloudTrail: {found.caveat}")
 
 
+@dataclass(frozen=True)
+class _StackFile:
+    """One stack file, read: the stack's name, its config, and the AWS region and Atlas cloud the program
+    would use."""
+
+    name: str
+    raw: dict[str, Any]
+    region: str | None
+    gov: Any
+
+    @classmethod
+    def read(cls, path: Path) -> _StackFile:
+        raw = read_stack_config(path)
+        # As the program's AWS provider: aws:region, else the standard chain (AWS_REGION, the profile).
+        region = raw.get("aws:region") or boto3.session.Session().region_name
+        return cls(stack_name(path), raw, region, raw.get("mongodbatlas:isMongodbgovCloud"))
+
+    def settings(self, role_arn: str | None = None) -> Settings:
+        """The stack's settings, validated like the program does; with the role, for its account and partition."""
+        if role_arn is None:
+            return parse_settings(self.raw, stack=self.name, aws_region=self.region, atlas_gov=self.gov)
+        return parse_settings(self.raw, stack=self.name, aws_region=self.region, role_account=account_of(role_arn),
+                              role_partition=partition_of_arn(role_arn), atlas_gov=self.gov)
+
+
+@dataclass
+class _Checked:
+    """What one stack's check has read, before the verdict."""
+
+    settings: Settings
+    role_arn: str
+    identity: list[Labeled]
+    clusters: list[ClusterAddresses]
+    addresses: AddressSet
+    kms: Any
+    judged_key: str | None
+    generations: list[str]
+    gateways: list[tuple[str, str, str]]
+    gateway_note: str = ""
+    other_keys: tuple[str, ...] = ()
+
+
 def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
                 roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
                 key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
@@ -161,77 +205,91 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
     stack = path.name
     try:
         stack = stack_name(path)
-        raw = read_stack_config(path)
-        # As the program's AWS provider: aws:region, else the standard chain (AWS_REGION, the profile).
-        region = raw.get("aws:region") or boto3.session.Session().region_name
-        gov = raw.get("mongodbatlas:isMongodbgovCloud")
-        preliminary = parse_settings(raw, stack=stack, aws_region=region, atlas_gov=gov)
-        found: list[Finding] = []
-        notes: list[str] = []
-        if role_arn:
-            role_name = parse_role_arn(role_arn, "--role-arn").name
-        else:
-            role_name, role_arn, found, notes = _find_role(atlas, iam, preliminary, stack,
-                                                           roles or (lambda: role_index(iam)))
-        settings = parse_settings(raw, stack=stack, aws_region=region, role_account=account_of(role_arn),
-                                  role_partition=partition_of_arn(role_arn), atlas_gov=gov)
-        identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
-        clusters = atlas.project_clusters(settings.project_id)
-        addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
-        kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
-        # The key to judge against comes from the stack, or from the key itself: never from the
-        # policies being judged.
-        if key_arn:
-            judged_key: str | None = str(parse_key_arn(key_arn, "--key-arn"))
-        elif settings.key_arn:
-            judged_key = str(settings.key_arn)
-        else:
-            judged_key = _created_key(kms, settings)
-        policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
-        try:
-            ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
-        except ReadError as exc:
-            ear, ear_note = None, str(exc)
-        try:
-            gateways, gateway_note = atlas.gateways(), ""
-        except ReadError as exc:
-            gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
-        held = (ear or {}).get("customerMasterKeyID")
-        generations = _generations(kms, settings, judged_key)
-        other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
-                                   *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
-        endpoints: list[dict[str, Any]] | None = None
-        endpoints_note = ""
-        if settings.uses_private:
-            try:
-                endpoints = atlas.kms_private_endpoints(settings.project_id)
-            except ReadError as exc:
-                endpoints_note = str(exc)
-        evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
-                            key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
-                            other_keys=other_keys, network=settings.network,
-                            endpoint_regions=settings.private_endpoint_regions,
-                            endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
-                            endpoints_note=endpoints_note)
-        report = judge(stack, addresses, evidence, enforce_ip=settings.enforce_ip,
-                       expects_encryption=settings.enables_encryption)
+        stack_file = _StackFile.read(path)
+        role_name, role_arn, found, notes = _the_role(stack_file, atlas, iam, role_arn, roles)
+        checked, evidence = _read_stack(stack_file, atlas, iam, role_name, role_arn, kms_for, key_arn)
+        report = judge(stack, checked.addresses, evidence, enforce_ip=checked.settings.enforce_ip,
+                       expects_encryption=checked.settings.enables_encryption)
         report.findings[:0] = found
         report.notes += notes
-        if gateway_note:
-            report.notes.append(f"gateways not checked ({gateway_note})")
-        _restores(atlas, kms, settings, report, addresses, identity, role_arn, [judged_key, *generations],
-                  [c.name for c in clusters])
+        if checked.gateway_note:
+            report.notes.append(f"gateways not checked ({checked.gateway_note})")
+        _restores(atlas, checked.kms, checked.settings, report, checked.addresses, checked.identity, role_arn,
+                  [checked.judged_key, *checked.generations], [c.name for c in checked.clusters])
         if trail_for is not None and since is not None:
-            keys = sorted({k for k in (judged_key, *other_keys) if k})
-            if keys:
-                _denied(trail_for(settings.key_region), report, role_arn, keys, since, addresses, gateways)
-            else:
-                report.notes.append("CloudTrail not checked: no key to look up (pass --key-arn)")
+            _denied_of_stack(trail_for, report, checked, since)
         return report
     except SettingsError as exc:
         return Report(stack=stack, unread=["; ".join(exc.problems)])
     except (ReadError, StackFileError, ArnError, AddressError, CannotEvaluate) as exc:
         return Report(stack=stack, unread=[str(exc)])
+
+
+def _the_role(stack_file: _StackFile, atlas: AtlasClient, iam: Any, role_arn: str | None,
+              roles: Callable[[], RoleIndex] | None) -> tuple[str, str, list[Finding], list[str]]:
+    """(role name, role ARN, findings, notes): `--role-arn`, or the role Atlas uses (_find_role)."""
+    preliminary = stack_file.settings()
+    if role_arn:
+        return parse_role_arn(role_arn, "--role-arn").name, role_arn, [], []
+    return _find_role(atlas, iam, preliminary, stack_file.name, roles or (lambda: role_index(iam)))
+
+
+def _judged_key(kms: Any, settings: Settings, key_arn: str | None) -> str | None:
+    """The key to judge against comes from the stack, or from the key itself: never from the policies
+    being judged."""
+    if key_arn:
+        return str(parse_key_arn(key_arn, "--key-arn"))
+    if settings.key_arn:
+        return str(settings.key_arn)
+    return _created_key(kms, settings)
+
+
+def _read_stack(stack_file: _StackFile, atlas: AtlasClient, iam: Any, role_name: str, role_arn: str,
+                kms_for: Callable[[str], Any] | None, key_arn: str | None) -> tuple[_Checked, Evidence]:
+    """Everything the verdict needs: the role's policies, Atlas's addresses and settings, the keys."""
+    settings = stack_file.settings(role_arn)
+    identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
+    clusters = atlas.project_clusters(settings.project_id)
+    addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
+    kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
+    judged_key = _judged_key(kms, settings, key_arn)
+    policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
+    ear, ear_note = _outcome(lambda: atlas.encryption_at_rest(settings.project_id))
+    # Warnings only: a malformed gateway list never hides the verdict.
+    gateways, gateway_note = _outcome(atlas.gateways)
+    held = (ear or {}).get("customerMasterKeyID")
+    generations = _generations(kms, settings, judged_key)
+    other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
+                               *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
+    endpoints, endpoints_note = (_outcome(lambda: atlas.kms_private_endpoints(settings.project_id))
+                                 if settings.uses_private else (None, ""))
+    checked = _Checked(settings, role_arn, identity, clusters, addresses, kms, judged_key, generations,
+                       gateways or [], gateway_note, other_keys)
+    evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
+                        key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways or [],
+                        other_keys=other_keys, network=settings.network,
+                        endpoint_regions=settings.private_endpoint_regions,
+                        endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
+                        endpoints_note=endpoints_note)
+    return checked, evidence
+
+
+def _outcome(read: Callable[[], T]) -> tuple[T | None, str]:
+    """(what was read, "") or (None, why it could not be read)."""
+    try:
+        return read(), ""
+    except ReadError as exc:
+        return None, str(exc)
+
+
+def _denied_of_stack(trail_for: Callable[[str], Any], report: Report, checked: _Checked, since: datetime) -> None:
+    """CloudTrail's refused calls on every key the stack judges or grants on purpose."""
+    keys = sorted({k for k in (checked.judged_key, *checked.other_keys) if k})
+    if keys:
+        _denied(trail_for(checked.settings.key_region), report, checked.role_arn, keys, since, checked.addresses,
+                checked.gateways)
+    else:
+        report.notes.append("CloudTrail not checked: no key to look up (pass --key-arn)")
 
 
 def _shared_index(iam: Any) -> Callable[[], RoleIndex]:
