@@ -317,18 +317,6 @@ def drift_scale(runs: int, roles: int = 2_000, keys: int = 400) -> dict[str, Any
     return {"runs": runs, "roles": roles, "keys": keys, "empty": empty, "loaded": loaded}
 
 
-def _clusters_project(count: int) -> dict[str, Any]:
-    """An ipAddresses answer with `count` clusters of three addresses each."""
-    from standins.atlas import PROJECT
-
-    clusters = []
-    for i in range(count):
-        ips = [f"198.51.100.{10 + 3 * i + k}" for k in range(3)]
-        clusters.append({"clusterName": f"cluster-{i}", "inbound": ips, "outbound": ips, "futureInbound": [],
-                         "futureOutbound": []})
-    return {"groupId": PROJECT, "services": {"clusters": clusters}}
-
-
 def drift_calls(latency: float, cluster_counts: list[int], restores: tuple[bool, ...] = (True, False),
                 runs: int = 3) -> list[dict[str, Any]]:
     """Atlas calls and wall time of one stack's check (`--stack-file`, CloudTrail off), per cluster count,
@@ -343,7 +331,15 @@ def drift_calls(latency: float, cluster_counts: list[int], restores: tuple[bool,
 
     from core.arns import key_id_of
     from drift.cli import run
-    from standins.atlas import atlas_uses, create_key, deploy_role, expected_documents, snapshot, write_stack
+    from standins.atlas import (
+        atlas_uses,
+        create_key,
+        deploy_role,
+        expected_documents,
+        project_of_clusters,
+        snapshot,
+        write_stack,
+    )
     from standins.servers import drift_standins
 
     rows = []
@@ -353,7 +349,7 @@ def drift_calls(latency: float, cluster_counts: list[int], restores: tuple[bool,
         atlas_uses(state, key)
         folder = Path(tempfile.mkdtemp())
         for count in cluster_counts:
-            state.project = _clusters_project(count)
+            state.project = project_of_clusters(count)
             state.snapshots = {f"cluster-{i}": [snapshot(key_id_of(key), days_old=d) for d in (1, 2, 3)]
                                for i in range(count)}
             state.encryption_role = deploy_role(iam, f"calls-{count}", expected_documents(project=state.project, key_arn=key))

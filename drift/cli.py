@@ -7,8 +7,8 @@ import json
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
 from core.errors import ReadError
+from core.facts import Snapshot
 from core.ips import AddressError, AddressSet, ClusterAddresses, build_address_set
 from core.policies import RESTORE_ACTIONS
 from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
@@ -33,7 +34,7 @@ NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
 T = TypeVar("T")
 
 
-def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
+def _find_role(asked: Future[list[str]], iam: Any, settings: Any, stack: str,
                roles: Callable[[], RoleIndex]) -> tuple[str, str, list[Finding], list[str]]:
     """(role name, role ARN, findings, notes): the role Atlas really uses for encryption at rest.
 
@@ -42,7 +43,7 @@ def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
     (mode 4 before the owner's grant, or before the first `pulumi up`): that lists every role.
     """
     try:
-        used = atlas.encryption_roles(settings.project_id)
+        used = asked.result()
     except ReadError as exc:
         used, note = [], f"could not ask Atlas which role it uses ({exc}); found the role by its tags"
     else:
@@ -96,12 +97,11 @@ def _restore_allowed(settings: Any, identity: list[Labeled], policy: dict[str, A
     return allowed
 
 
-def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addresses: AddressSet,
-              identity: list[Labeled], role_arn: str, stack_keys: list[str | None], clusters: list[str]) -> None:
+def _restores(snapshots: Callable[[], list[Snapshot]], kms: Any, settings: Any, report: Report, addresses: AddressSet,
+              identity: list[Labeled], role_arn: str, stack_keys: list[str | None]) -> None:
     """`restore` findings: retained snapshots whose key the role can no longer use for a restore."""
     try:
-        taken = retained_snapshots([s for c in clusters for s in atlas.snapshots(settings.project_id, c)],
-                                   datetime.now(UTC))
+        taken = retained_snapshots(snapshots(), datetime.now(UTC))
     except ReadError as exc:
         report.notes.append(f"backup snapshots not checked ({exc})")
         return
@@ -181,6 +181,34 @@ class _StackFile:
 
 
 @dataclass
+class _AtlasReads:
+    """One stack's Atlas reads, issued at once on the client's bounded pool (AtlasClient.submit): none
+    depends on another, only the snapshot reads (one per cluster) on the clusters' names."""
+
+    atlas: AtlasClient
+    project_id: str
+    roles: Future[list[str]] | None
+    clusters: Future[list[ClusterAddresses]]
+    encryption: Future[dict[str, Any]]
+    endpoints: Future[list[dict[str, Any]]] | None
+    snapshot_reads: list[Future[list[Snapshot]]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, atlas: AtlasClient, settings: Settings, ask_role: bool) -> _AtlasReads:
+        atlas.prefetch_control_plane()  # once per run, for every stack
+        project = settings.project_id
+        return cls(atlas, project, atlas.submit(atlas.encryption_roles, project) if ask_role else None,
+                   atlas.submit(atlas.project_clusters, project), atlas.submit(atlas.encryption_at_rest, project),
+                   atlas.submit(atlas.kms_private_endpoints, project) if settings.uses_private else None)
+
+    def start_snapshots(self, clusters: list[ClusterAddresses]) -> None:
+        self.snapshot_reads = [self.atlas.submit(self.atlas.snapshots, self.project_id, c.name) for c in clusters]
+
+    def snapshots(self) -> list[Snapshot]:
+        return [s for read in self.snapshot_reads for s in read.result()]
+
+
+@dataclass
 class _Checked:
     """What one stack's check has read, before the verdict."""
 
@@ -200,22 +228,30 @@ class _Checked:
 def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
                 roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
                 key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
-                since: datetime | None = None) -> Report:
-    """One stack's report; a failure to read what the verdict needs becomes an `error` report."""
+                since: datetime | None = None, restores: bool = True) -> Report:
+    """One stack's report; a failure to read what the verdict needs becomes an `error` report.
+
+    `restores` False (`--no-restores`) skips the snapshot reads, the only Atlas calls that grow with
+    the number of clusters; what they check changes only when keys change.
+    """
     stack = path.name
     try:
         stack = stack_name(path)
         stack_file = _StackFile.read(path)
-        role_name, role_arn, found, notes = _the_role(stack_file, atlas, iam, role_arn, roles)
-        checked, evidence = _read_stack(stack_file, atlas, iam, role_name, role_arn, kms_for, key_arn)
+        reads = _AtlasReads.start(atlas, stack_file.settings(), ask_role=not role_arn)
+        role_name, role_arn, found, notes = _the_role(stack_file, reads, iam, role_arn, roles)
+        checked, evidence = _read_stack(stack_file, reads, iam, role_name, role_arn, kms_for, key_arn, restores)
         report = judge(stack, checked.addresses, evidence, enforce_ip=checked.settings.enforce_ip,
                        expects_encryption=checked.settings.enables_encryption)
         report.findings[:0] = found
         report.notes += notes
         if checked.gateway_note:
             report.notes.append(f"gateways not checked ({checked.gateway_note})")
-        _restores(atlas, checked.kms, checked.settings, report, checked.addresses, checked.identity, role_arn,
-                  [checked.judged_key, *checked.generations], [c.name for c in checked.clusters])
+        if restores:
+            _restores(reads.snapshots, checked.kms, checked.settings, report, checked.addresses, checked.identity,
+                      role_arn, [checked.judged_key, *checked.generations])
+        else:
+            report.notes.append("backup snapshots not checked (--no-restores)")
         if trail_for is not None and since is not None:
             _denied_of_stack(trail_for, report, checked, since)
         return report
@@ -225,13 +261,13 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         return Report(stack=stack, unread=[str(exc)])
 
 
-def _the_role(stack_file: _StackFile, atlas: AtlasClient, iam: Any, role_arn: str | None,
+def _the_role(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_arn: str | None,
               roles: Callable[[], RoleIndex] | None) -> tuple[str, str, list[Finding], list[str]]:
     """(role name, role ARN, findings, notes): `--role-arn`, or the role Atlas uses (_find_role)."""
-    preliminary = stack_file.settings()
     if role_arn:
         return parse_role_arn(role_arn, "--role-arn").name, role_arn, [], []
-    return _find_role(atlas, iam, preliminary, stack_file.name, roles or (lambda: role_index(iam)))
+    assert reads.roles is not None  # asked of Atlas whenever no --role-arn is given
+    return _find_role(reads.roles, iam, stack_file.settings(), stack_file.name, roles or (lambda: role_index(iam)))
 
 
 def _judged_key(kms: Any, settings: Settings, key_arn: str | None) -> str | None:
@@ -244,25 +280,28 @@ def _judged_key(kms: Any, settings: Settings, key_arn: str | None) -> str | None
     return _created_key(kms, settings)
 
 
-def _read_stack(stack_file: _StackFile, atlas: AtlasClient, iam: Any, role_name: str, role_arn: str,
-                kms_for: Callable[[str], Any] | None, key_arn: str | None) -> tuple[_Checked, Evidence]:
-    """Everything the verdict needs: the role's policies, Atlas's addresses and settings, the keys."""
+def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name: str, role_arn: str,
+                kms_for: Callable[[str], Any] | None, key_arn: str | None,
+                restores: bool) -> tuple[_Checked, Evidence]:
+    """Everything the verdict needs: the role's policies, Atlas's addresses and settings, the keys. The
+    Atlas reads are under way meanwhile (_AtlasReads); the snapshot reads start once the clusters are known."""
     settings = stack_file.settings(role_arn)
     identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
-    clusters = atlas.project_clusters(settings.project_id)
-    addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
+    clusters = reads.clusters.result()
+    if restores:
+        reads.start_snapshots(clusters)
+    addresses = build_address_set(reads.atlas.control_plane_outbound(), clusters, settings.selection)
     kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
     judged_key = _judged_key(kms, settings, key_arn)
     policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
-    ear, ear_note = _outcome(lambda: atlas.encryption_at_rest(settings.project_id))
+    ear, ear_note = _outcome(reads.encryption.result)
     # Warnings only: a malformed gateway list never hides the verdict.
-    gateways, gateway_note = _outcome(atlas.gateways)
+    gateways, gateway_note = _outcome(reads.atlas.gateways)
     held = (ear or {}).get("customerMasterKeyID")
     generations = _generations(kms, settings, judged_key)
     other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
                                *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
-    endpoints, endpoints_note = (_outcome(lambda: atlas.kms_private_endpoints(settings.project_id))
-                                 if settings.uses_private else (None, ""))
+    endpoints, endpoints_note = _outcome(reads.endpoints.result) if reads.endpoints is not None else (None, "")
     checked = _Checked(settings, role_arn, identity, clusters, addresses, kms, judged_key, generations,
                        gateways or [], gateway_note, other_keys)
     evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
@@ -339,6 +378,8 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per Atlas API request (default 10)")
     parser.add_argument("--retries", type=int, default=3, help="retries on 429/5xx/timeouts (default 3)")
+    parser.add_argument("--no-restores", action="store_true", help="skip the backup snapshot reads (one per cluster); "
+                                                                   "run them hourly or daily, not every 15 minutes")
     parser.add_argument("--since", type=_duration, default=timedelta(hours=1),
                         help="how far back to look for Atlas's denied KMS calls in CloudTrail (default 1h; 30m, 2d)")
     parser.add_argument("--no-cloudtrail", action="store_true", help="do not read CloudTrail for denied calls")
@@ -362,7 +403,8 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
         since = datetime.now(UTC) - args.since
         with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
             reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn, roles, kms_factory, args.key_arn,
-                                                          trail, since), files))
+                                                          trail, since, not args.no_restores), files))
+        atlas.close()
     if args.json:
         body: Any = [r.to_json() for r in reports] if args.all_stacks else reports[0].to_json()
         out(json.dumps(body, indent=2))

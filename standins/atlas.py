@@ -84,6 +84,16 @@ def snapshot(key_id: str | None, *, days_old: int = 1, keep_days: int = 30, id_:
     return body
 
 
+def project_of_clusters(count: int) -> dict[str, Any]:
+    """An ipAddresses answer with `count` clusters (cluster-0, cluster-1, ...) of three addresses each."""
+    clusters = []
+    for i in range(count):
+        ips = [f"198.51.100.{10 + 3 * i + k}" for k in range(3)]
+        clusters.append({"clusterName": f"cluster-{i}", "inbound": ips, "outbound": ips, "futureInbound": [],
+                         "futureOutbound": []})
+    return {"groupId": PROJECT, "services": {"clusters": clusters}}
+
+
 def sample_control_plane() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / "samples/atlas/control-plane-ip-addresses.json").read_text())
     data.pop("x-source")
@@ -102,6 +112,9 @@ class AtlasState:
     # GET .../encryptionAtRest: what Atlas holds for the project (set by the tests to the deployed key).
     encryption: dict[str, Any] = field(default_factory=lambda: {"awsKms": {"enabled": False}})
     faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "429:<Retry-After>", "slow", "malformed"
+    # The same, for one kind of answer only ("project", "encryption", "access", ...), consumed before `faults`:
+    # the command reads concurrently, so only a fault aimed at one endpoint lands on a known request.
+    faults_for: dict[str, list[str]] = field(default_factory=dict)
     # Kinds served WITHOUT the schema check: only for tests of answers the spec does not allow.
     off_spec: set[str] = field(default_factory=set)
     # GET .../cloudProviderAccess: the roles Atlas has, and which one it uses for encryption at rest.
@@ -224,7 +237,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
         if self.headers.get("Accept") != MEDIA[kind]:
             self._error(406, "INVALID_MEDIA_TYPE")
             return
-        fault = st.faults.pop(0) if st.faults else ""
+        aimed = st.faults_for.get(kind)
+        fault = aimed.pop(0) if aimed else st.faults.pop(0) if st.faults else ""
         if fault in ("500", "429"):
             self._error(int(fault), "UNEXPECTED_ERROR" if fault == "500" else "RATE_LIMITED")
             return
