@@ -17,15 +17,25 @@ import boto3
 
 from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
-from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
+from core.arns import Arn, ArnError, RoleArn, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
 from core.errors import ReadError
 from core.facts import Snapshot
 from core.ips import AddressError, AddressSet, ClusterAddresses, build_address_set
 from core.policies import RESTORE_ACTIONS
 from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
-from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_key_policy, role_index, role_tags
+from drift.aws_iam import (
+    LivePolicy,
+    RoleIndex,
+    existing_role_arn,
+    find_role,
+    key_arn_of,
+    live_policies,
+    read_key_policy,
+    role_index,
+    role_tags,
+)
 from drift.cloudtrail import cloudtrail_client, denied_calls
-from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, judge
+from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, foreign_policies, judge, judge_moved_from
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
 from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_snapshots
 from facts.atlas_api import AtlasClient
@@ -214,6 +224,7 @@ class _Checked:
 
     settings: Settings
     role_arn: str
+    policies: list[LivePolicy]
     identity: list[Labeled]
     clusters: list[ClusterAddresses]
     addresses: AddressSet
@@ -247,6 +258,7 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         report.notes += notes
         if checked.gateway_note:
             report.notes.append(f"gateways not checked ({checked.gateway_note})")
+        _ownership(report, iam, checked, evidence, role_is_ours=not found)
         if restores:
             _restores(reads.snapshots, checked.kms, checked.settings, report, checked.addresses, checked.identity,
                       role_arn, [checked.judged_key, *checked.generations])
@@ -286,7 +298,8 @@ def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name:
     """Everything the verdict needs: the role's policies, Atlas's addresses and settings, the keys. The
     Atlas reads are under way meanwhile (_AtlasReads); the snapshot reads start once the clusters are known."""
     settings = stack_file.settings(role_arn)
-    identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
+    policies = live_policies(iam, role_name)
+    identity = [(f"{p.kind} policy {p.name}", p.document) for p in policies]
     clusters = reads.clusters.result()
     if restores:
         reads.start_snapshots(clusters)
@@ -302,7 +315,7 @@ def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name:
     other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
                                *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
     endpoints, endpoints_note = _outcome(reads.endpoints.result) if reads.endpoints is not None else (None, "")
-    checked = _Checked(settings, role_arn, identity, clusters, addresses, kms, judged_key, generations,
+    checked = _Checked(settings, role_arn, policies, identity, clusters, addresses, kms, judged_key, generations,
                        gateways or [], gateway_note, other_keys)
     evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
                         key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways or [],
@@ -311,6 +324,38 @@ def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name:
                         endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
                         endpoints_note=endpoints_note)
     return checked, evidence
+
+
+def _ownership(report: Report, iam: Any, checked: _Checked, evidence: Evidence, role_is_ours: bool) -> None:
+    """`foreign` policies on the stack's own role (not on a role Atlas uses that is another's: the `atlas`
+    finding says so), and the role of adopt.moveFrom for as long as it can use the key."""
+    s = checked.settings
+    if role_is_ours:
+        report.findings += foreign_policies(((p.name, p.kind, p.tags) for p in checked.policies), s.project_id, s.stack)
+    if s.adopt is not None and s.adopt.move_from is not None:
+        _moved_from(report, iam, checked, evidence, s.adopt.move_from)
+
+
+def _moved_from(report: Report, iam: Any, checked: _Checked, evidence: Evidence, old: RoleArn) -> None:
+    """The role the stack moved Atlas from: its policies (one GetRole, then as for the stack's role) and the
+    key policy, evaluated for the stack's key."""
+    written = str(Arn(old.partition, "iam", "", old.account, f"role/{old.name}"))
+    here = Arn.parse(checked.role_arn)
+    if old.account != here.account:
+        report.notes.append(f"the role {written} (adopt.moveFrom) not checked: it is in account {old.account}, the "
+                            f"stack's role in {here.account}; check it with that account's credentials")
+        return
+    if old.name == here.name:
+        report.notes.append(f"Atlas still uses the role {written} (adopt.moveFrom): `pulumi up` moves it to the "
+                            "stack's own role")
+        return
+    try:
+        arn = existing_role_arn(iam, old.name)
+        identity = None if arn is None else [(f"{p.kind} policy {p.name} of role {old.name}", p.document)
+                                             for p in live_policies(iam, old.name)]
+        judge_moved_from(report, arn or written, identity, evidence, checked.settings.private_endpoint_ids)
+    except (ReadError, CannotEvaluate) as exc:
+        report.unread.append(f"the role {written} (adopt.moveFrom): {exc}")
 
 
 def _outcome(read: Callable[[], T]) -> tuple[T | None, str]:

@@ -287,18 +287,25 @@ def atlas_uses(state: AtlasState, key_arn: str, *, valid: bool = True, enabled: 
                                    "requirePrivateNetworking": False, "valid": valid}, "enabledForSearchNodes": True}
 
 
-def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = False) -> str:
-    """What `pulumi up` leaves in IAM: the tagged role and its KMS policies."""
+def auto_name(name: str) -> str:
+    """A name as Pulumi's auto-naming makes it from a resource's name: 7 random hex characters added."""
+    return f"{name}-{secrets.token_hex(4)[:7]}"
+
+
+def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = False, name: str = "") -> str:
+    """What `pulumi up` leaves in IAM: the tagged role and its KMS policies, named and tagged as the component
+    (components/atlas_kms.py) names and tags them: `atlas-kms-kms-policy-<i>-<7 hex>` with the stack's tags,
+    or inline `atlas-kms-kms-inline-<i>-<7 hex>`."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::536727724300:root"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]})
-    role = iam.create_role(
-        RoleName=f"atlas-kms-role-{stack}", AssumeRolePolicyDocument=trust,
-        Tags=[{"Key": TAG_PROJECT, "Value": PROJECT}, {"Key": TAG_STACK, "Value": stack}, {"Key": TAG_PROGRAM, "Value": PROGRAM}],
-    )["Role"]
+    tags = [{"Key": TAG_PROJECT, "Value": PROJECT}, {"Key": TAG_STACK, "Value": stack}, {"Key": TAG_PROGRAM, "Value": PROGRAM}]
+    role = iam.create_role(RoleName=name or f"atlas-kms-role-{stack}", AssumeRolePolicyDocument=trust, Tags=tags)["Role"]
     for i, doc in enumerate(documents):
         if inline:
-            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=f"atlas-kms-kms-inline-{i + 1}", PolicyDocument=doc)
+            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=auto_name(f"atlas-kms-kms-inline-{i + 1}"),
+                                PolicyDocument=doc)
         else:
-            arn = iam.create_policy(PolicyName=f"atlas-kms-{stack}-kms-policy-{i + 1}", PolicyDocument=doc)["Policy"]["Arn"]
+            arn = iam.create_policy(PolicyName=auto_name(f"atlas-kms-kms-policy-{i + 1}"), PolicyDocument=doc,
+                                    Tags=tags)["Policy"]["Arn"]
             iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)
     return str(role["Arn"])
 

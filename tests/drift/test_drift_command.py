@@ -172,9 +172,14 @@ def test_a_stack_without_a_deployed_role_cannot_decide(tmp_path: Path, atlas: At
 
 
 def test_an_explicit_role_arn_skips_the_tag_search(tmp_path: Path, atlas: AtlasState, iam: Any, key: str) -> None:
-    arn = deploy_role(iam, "other-name", expected_documents(key_arn=key))
+    # Two roles carry the stack's tags and Atlas reports none: the tag search cannot choose.
+    arn = deploy_role(iam, "prod", expected_documents(key_arn=key), name="atlas-kms-role-blue")
+    deploy_role(iam, "prod", expected_documents(key_arn=key), name="atlas-kms-role-green")
     atlas_uses(atlas, key)
-    code, lines = drift("--stack-file", str(write_stack(tmp_path, "prod", key_arn=key)), "--role-arn", arn)
+    stack = write_stack(tmp_path, "prod", key_arn=key)
+    code, lines = drift("--stack-file", str(stack))
+    assert code == 2 and "2 IAM roles carry the tags of stack prod" in lines[0], lines
+    code, lines = drift("--stack-file", str(stack), "--role-arn", arn)
     assert code == 0, lines
 
 
