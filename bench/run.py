@@ -317,6 +317,77 @@ def drift_scale(runs: int, roles: int = 2_000, keys: int = 400) -> dict[str, Any
     return {"runs": runs, "roles": roles, "keys": keys, "empty": empty, "loaded": loaded}
 
 
+def drift_calls(latency: float, cluster_counts: list[int], restores: tuple[bool, ...] = (True, False),
+                runs: int = 3) -> list[dict[str, Any]]:
+    """Atlas calls and wall time of one stack's check (`--stack-file`, CloudTrail off), per cluster count,
+    with the restore check on and off (`--no-restores`). Each cluster has three daily snapshots.
+
+    Calls are what the Atlas stand-in answered (its request log), and separately the 401 digest challenges
+    (one per HTTP session); seconds are the median of `runs` runs of `drift.cli.run` in this process.
+    """
+    import tempfile
+
+    import boto3
+
+    from core.arns import key_id_of
+    from drift.cli import run
+    from standins.atlas import (
+        atlas_uses,
+        create_key,
+        deploy_role,
+        expected_documents,
+        project_of_clusters,
+        snapshot,
+        write_stack,
+    )
+    from standins.servers import drift_standins
+
+    rows = []
+    with drift_standins(latency=latency) as (state, _):
+        iam = boto3.client("iam")
+        key = create_key(boto3.client("kms", region_name="eu-west-2"))
+        atlas_uses(state, key)
+        folder = Path(tempfile.mkdtemp())
+        for count in cluster_counts:
+            state.project = project_of_clusters(count)
+            state.snapshots = {f"cluster-{i}": [snapshot(key_id_of(key), days_old=d) for d in (1, 2, 3)]
+                               for i in range(count)}
+            state.encryption_role = deploy_role(iam, f"calls-{count}", expected_documents(project=state.project, key_arn=key))
+            stack = write_stack(folder, f"calls-{count}", key_arn=key)
+            for on in restores:
+                argv = ["--stack-file", str(stack), "--no-cloudtrail", *([] if on else ["--no-restores"])]
+                times, calls, challenges = [], set(), set()
+                for _ in range(runs):
+                    state.requests, state.challenges = [], 0
+                    start = time.perf_counter()
+                    code = run(argv, out=lambda _: None)
+                    times.append(time.perf_counter() - start)
+                    if code != 0:
+                        raise RuntimeError(f"drift reported exit {code} on an unchanged world")
+                    calls.add(len(state.requests))
+                    challenges.add(state.challenges)
+                rows.append({"clusters": count, "restores": on, "calls": sorted(calls), "challenges": sorted(challenges),
+                             "median": statistics.median(times), "wall": stats(times)})
+    return rows
+
+
+def drift_calls_section(rows: list[dict[str, Any]], latency: float, runs: int) -> list[str]:
+    """The markdown of "Drift: calls and time per stack"."""
+    def counted(values: list[int]) -> str:
+        return "–".join(str(v) for v in (values if len(values) == 1 else (values[0], values[-1])))
+
+    return [
+        "### Drift: calls and time per stack", "",
+        f"`python -m drift --stack-file` for one stack against the stand-ins (Atlas stand-in with {latency * 1000:.0f} ms "
+        f"added to every answer, moto without latency), CloudTrail off, {runs} runs each, seconds as median (min–max). "
+        "Each cluster has three addresses and three snapshots. \"Atlas calls\" are the requests the Atlas stand-in "
+        "answered; the 401 digest challenges (one per HTTP session) are counted apart.", "",
+        "| clusters | restores | Atlas calls | 401 challenges | seconds |", "|---:|---|---:|---:|---|",
+        *[f"| {r['clusters']} | {'on' if r['restores'] else 'off (`--no-restores`)'} | {counted(r['calls'])} | "
+          f"{counted(r['challenges'])} | {r['wall']} |" for r in rows], "",
+    ]
+
+
 # Report ---------------------------------------------------------------------------------------
 
 # History, not measured by this run: what earlier profiling found and changed.
@@ -343,39 +414,59 @@ def machine() -> list[str]:
             f"- {platform.platform()}; Python {platform.python_version()}", f"- {versions}"]
 
 
-def main() -> None:
-    from bench.churn import churn_table, markdown, wide_breakup
+# The added latency of the drift sections: 100 ms for the stacks table, 200 ms for calls per stack.
+DRIFT_LATENCY, DRIFT_CALLS_LATENCY = 0.1, 0.2
+DRIFT_CALLS_CLUSTERS = [1, 5, 20]
 
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    args = parser.parse_args()
-    pairs = 4 if args.quick else 15
-    started = time.perf_counter()
-    print("program cost ...", flush=True)
-    cost = program_cost(pairs, [1, 10, 100, 500])
-    print("capacity ...", flush=True)
-    cap = capacity()
-    print("determinism ...", flush=True)
-    det = determinism(100, 3 if args.quick else 10)
-    print("churn ...", flush=True)
-    churn = churn_table()
-    wide = wide_breakup()
-    print("drift ...", flush=True)
-    latency = 0.1
-    drift_rows = drift_timing(latency, [1, 10] if args.quick else [1, 50])
-    print("drift at scale ...", flush=True)
-    scale = drift_scale(3 if args.quick else 7, *((200, 40) if args.quick else (2_000, 400)))
-    elapsed = time.perf_counter() - started
-    at_500 = next(r for r in cost if r["clusters"] == 500)
-    target = 1.10
+    parser.add_argument("--section", choices=["drift-calls"],
+                        help="measure only this section and print its markdown (no file is written)")
+    return parser.parse_args()
 
-    lines = [
+
+def measure_all(quick: bool) -> dict[str, Any]:
+    """Every section's numbers, in the order of the report."""
+    from bench.churn import churn_table, wide_breakup
+
+    started = time.perf_counter()
+    pairs = 4 if quick else 15
+    print("program cost ...", flush=True)
+    found: dict[str, Any] = {"pairs": pairs, "cost": program_cost(pairs, [1, 10, 100, 500])}
+    print("capacity ...", flush=True)
+    found["cap"] = capacity()
+    print("determinism ...", flush=True)
+    found["det"] = determinism(100, 3 if quick else 10)
+    print("churn ...", flush=True)
+    found["churn"], found["wide"] = churn_table(), wide_breakup()
+    print("drift ...", flush=True)
+    found["drift_rows"] = drift_timing(DRIFT_LATENCY, [1, 10] if quick else [1, 50])
+    print("drift at scale ...", flush=True)
+    found["scale"] = drift_scale(3 if quick else 7, *((200, 40) if quick else (2_000, 400)))
+    print("drift calls per stack ...", flush=True)
+    found["calls"] = drift_calls(DRIFT_CALLS_LATENCY, DRIFT_CALLS_CLUSTERS, runs=1 if quick else 3)
+    found["calls_runs"] = 1 if quick else 3
+    found["elapsed"] = time.perf_counter() - started
+    return found
+
+
+def header_section(elapsed: float, quick: bool) -> list[str]:
+    return [
         "# Benchmarks", "",
-        f"Generated by `make bench` (`venv/bin/python -m bench.run{' --quick' if args.quick else ''}`) on "
+        f"Generated by `make bench` (`venv/bin/python -m bench.run{' --quick' if quick else ''}`) on "
         f"{time.strftime('%Y-%m-%d')}, in {elapsed:.0f} s. Every number below was printed by that run, except the "
         "lines labelled as a bound or as reasoning.", "",
         "## Machine", "", *machine(), "",
+    ]
+
+
+def cost_section(cost: list[dict[str, Any]], pairs: int) -> list[str]:
+    at_500 = next(r for r in cost if r["clusters"] == 500)
+    target = 1.10
+    return [
         "## 1. Program cost per update", "",
         f"Whole-process wall time of `python -m bench.child` against a floor, in {pairs} pairs per size run back to back",
         "(A B, then B A, alternating), the ratio taken within each pair. The program is the real one under the mock",
@@ -385,11 +476,9 @@ def main() -> None:
         "resource registered.", "",
         "| clusters | resources | allowed CIDRs | floor s (median) | program s (median) | program / floor: median | interquartile | min–max | peak memory × floor |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in cost:
-        lines.append(f"| {r['clusters']} | {r['resources']} | {r['cidrs']:,} | {r['floor_wall']:.2f} | {r['program_wall']:.2f} | "
-                     f"**{r['ratio']:.2f}** | {r['q1']:.2f}–{r['q3']:.2f} | {r['min']:.2f}–{r['max']:.2f} | {r['mem_ratio']:.2f} |")
-    lines += [
+        *[f"| {r['clusters']} | {r['resources']} | {r['cidrs']:,} | {r['floor_wall']:.2f} | {r['program_wall']:.2f} | "
+          f"**{r['ratio']:.2f}** | {r['q1']:.2f}–{r['q3']:.2f} | {r['min']:.2f}–{r['max']:.2f} | {r['mem_ratio']:.2f} |"
+          for r in cost],
         "", flat_sentence(cost), "",
         f"Target: the program at 500 clusters within {target:.2f} × the floor. Measured: {at_500['ratio']:.2f} "
         f"(interquartile {at_500['q1']:.2f}–{at_500['q3']:.2f}): "
@@ -399,6 +488,11 @@ def main() -> None:
         "SDK's work for each of the program's 13 to 25 resources (type hints on first use, stack traces,",
         "serialisation) against one resource for the floor. The address arithmetic (integer intervals, `core/addresses.py`,",
         "used by `core/ips.py` and `core/split.py`) grows with the addresses and is the part that grows from 1 to 500 clusters.", "",
+    ]
+
+
+def capacity_section(cap: dict[str, Any]) -> list[str]:
+    return [
         "## 2. Address capacity per key mode", "",
         "The most scattered public IPv4 /32s (no two adjacent, so nothing collapses) that the program accepts, found by",
         "binary search with the program's own `plan_policies`, and the limit that refuses one more (from its error):", "",
@@ -414,10 +508,22 @@ def main() -> None:
         f"managed policy, {cap['bound_one'] * MANAGED_POLICIES_PER_ROLE:,} for {MANAGED_POLICIES_PER_ROLE} of them.", "",
         f"Realistic ranges (runs of 2–16 consecutive addresses, which collapse): {cap['range_blocks']} ranges, "
         f"{cap['range_addresses']:,} addresses, collapse to {cap['range_cidrs']:,} CIDRs and fit one role's managed policies.", "",
+    ]
+
+
+def determinism_section(det: dict[str, int]) -> list[str]:
+    return [
         "## 3. Determinism", "",
         f"{det['shuffles']} shuffled orderings of the same inputs (regions, clusters and addresses reordered) gave "
         f"**{det['distinct']}** distinct set of policy documents through the pure functions; {det['program_runs']} shuffled "
         f"runs of the whole program gave **{det['program_distinct']}**.", "",
+    ]
+
+
+def churn_section(churn: Any, wide: dict[str, Any]) -> list[str]:
+    from bench.churn import markdown
+
+    return [
         "## 4. Churn: parts rewritten and addresses transiently uncovered", "",
         "For worlds of N scattered addresses and typical changes, the split before (greedy packing in sorted order, a",
         "part count in every Sid) and now (core/split.py: /24 buckets assigned to parts by rendezvous hashing, 20 %",
@@ -431,9 +537,15 @@ def main() -> None:
         f"{wide['trials']} draws, mean {wide['mean_exposed']:.0f}, max {wide['max_exposed']}.", "",
         "Above what hashing can balance with 10 parts (the 3,000-address rows), the split falls back to the greedy",
         "packing, which is then neither stable nor gap-free; the table shows it rather than hides it.", "",
+    ]
+
+
+def drift_section(drift_rows: list[dict[str, Any]], scale: dict[str, Any]) -> list[str]:
+    ratio = scale["loaded"]["reported"] / scale["empty"]["reported"]
+    return [
         "## 5. The drift command", "",
         f"`python -m drift --all-stacks` against the tests' stand-ins (moto IAM and KMS server; digest-auth Atlas stand-in "
-        f"with {latency * 1000:.0f} ms added to every answer), 3 runs each, medians with min–max.", "",
+        f"with {DRIFT_LATENCY * 1000:.0f} ms added to every answer), 3 runs each, medians with min–max.", "",
         "| stacks | wall s | stacks × the 1-stack time (one after another) |", "|---|---|---|",
         *[f"| {r['stacks']} | {r['wall']} | {r['stacks'] * drift_rows[0]['median']:.2f} s |" for r in drift_rows], "",
         "Stacks are checked by a pool of 8 threads; Atlas's control-plane list is read once per run, and each",
@@ -447,8 +559,25 @@ def main() -> None:
         "| how the role is found | empty account, s | crowded account, s | crowded / empty |", "|---|---:|---:|---:|",
         *[f"| {label} | {scale['empty'][k]:.2f} | {scale['loaded'][k]:.2f} | **{scale['loaded'][k] / scale['empty'][k]:.2f}** |"
           for k, label in (("reported", "Atlas reports the role"), ("tags", "tag fallback"))], "",
-        f"Target: within 1.5 × the empty-account time. Measured: {scale['loaded']['reported'] / scale['empty']['reported']:.2f} "
-        + ("(**met**)." if scale["loaded"]["reported"] / scale["empty"]["reported"] <= 1.5 else "(**not met**)."), "",
+        f"Target: within 1.5 × the empty-account time. Measured: {ratio:.2f} " + ("(**met**)." if ratio <= 1.5 else "(**not met**)."), "",
+    ]
+
+
+def main() -> None:
+    args = _arguments()
+    if args.section == "drift-calls":
+        rows = drift_calls(DRIFT_CALLS_LATENCY, DRIFT_CALLS_CLUSTERS)
+        print("\n".join(drift_calls_section(rows, DRIFT_CALLS_LATENCY, 3)))
+        return
+    found = measure_all(args.quick)
+    lines = [
+        *header_section(found["elapsed"], args.quick),
+        *cost_section(found["cost"], found["pairs"]),
+        *capacity_section(found["cap"]),
+        *determinism_section(found["det"]),
+        *churn_section(found["churn"], found["wide"]),
+        *drift_section(found["drift_rows"], found["scale"]),
+        *drift_calls_section(found["calls"], DRIFT_CALLS_LATENCY, found["calls_runs"]),
         HISTORY,
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_IAM) by itself.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -22,6 +22,8 @@ class LivePolicy:
     name: str
     kind: Literal["managed", "inline"]
     document: dict[str, Any]
+    # A managed policy's tags, as GetPolicy returns them (inline policies have none in IAM).
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _document(raw: Any) -> dict[str, Any]:
@@ -71,6 +73,18 @@ def role_tags(iam: Any, role_arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in role.get("Tags") or []}
 
 
+def existing_role_arn(iam: Any, role_name: str) -> str | None:
+    """The ARN of the role of that name (with its path), or None when there is none (one GetRole)."""
+    try:
+        return str(iam.get_role(RoleName=role_name)["Role"]["Arn"])
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"].get("Code") == "NoSuchEntity":
+            return None
+        raise _iam_failure(exc, "") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _iam_failure(exc, "") from None
+
+
 def _iam_failure(exc: Exception, missing: str) -> ReadError:
     """An IAM error as one line; NoSuchEntity (the role is gone) as `missing`."""
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -104,7 +118,9 @@ def live_policies(iam: Any, role_name: str) -> list[LivePolicy]:
             for attached in page["AttachedPolicies"]:
                 meta = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
                 version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=meta["DefaultVersionId"])
-                policies.append(LivePolicy(attached["PolicyName"], "managed", _document(version["PolicyVersion"]["Document"])))
+                tags = {t["Key"]: t["Value"] for t in meta.get("Tags") or []}
+                policies.append(LivePolicy(attached["PolicyName"], "managed", _document(version["PolicyVersion"]["Document"]),
+                                           tags))
         for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
             for name in page["PolicyNames"]:
                 doc = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]

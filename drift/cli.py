@@ -7,32 +7,45 @@ import json
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
 from config.settings import SettingsError, parse_settings
 from config.stackfile import StackFileError, read_stack_config, stack_name
-from core.arns import Arn, ArnError, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
+from core.arns import Arn, ArnError, RoleArn, account_of, key_id_of, parse_key_arn, parse_role_arn, partition_of_arn
 from core.errors import ReadError
-from core.ips import AddressError, AddressSet, build_address_set
+from core.facts import Snapshot
+from core.ips import AddressError, AddressSet, ClusterAddresses, build_address_set
 from core.policies import RESTORE_ACTIONS
-from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK
-from drift.aws_iam import RoleIndex, find_role, key_arn_of, live_policies, read_key_policy, role_index, role_tags
+from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
+from drift.aws_iam import (
+    LivePolicy,
+    RoleIndex,
+    existing_role_arn,
+    find_role,
+    key_arn_of,
+    live_policies,
+    read_key_policy,
+    role_index,
+    role_tags,
+)
 from drift.cloudtrail import cloudtrail_client, denied_calls
-from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, judge
+from drift.compare import ANY_ENDPOINT, Evidence, Finding, Report, foreign_policies, judge, judge_moved_from
 from drift.evaluate import CannotEvaluate, Labeled, Ranges, effective_allowed
 from drift.guard import main as guard_main
 from drift.restore import EvaluatedAccess, needed_keys, restore_gaps, retained_snapshots
 from facts.atlas_api import AtlasClient
 
 NOT_STACKS = {"Pulumi.yaml", "Pulumi.yml", "Pulumi.example.yaml"}
+T = TypeVar("T")
 
 
-def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
+def _find_role(asked: Future[list[str]], iam: Any, settings: Any, stack: str,
                roles: Callable[[], RoleIndex]) -> tuple[str, str, list[Finding], list[str]]:
     """(role name, role ARN, findings, notes): the role Atlas really uses for encryption at rest.
 
@@ -41,7 +54,7 @@ def _find_role(atlas: AtlasClient, iam: Any, settings: Any, stack: str,
     (mode 4 before the owner's grant, or before the first `pulumi up`): that lists every role.
     """
     try:
-        used = atlas.encryption_roles(settings.project_id)
+        used = asked.result()
     except ReadError as exc:
         used, note = [], f"could not ask Atlas which role it uses ({exc}); found the role by its tags"
     else:
@@ -95,12 +108,11 @@ def _restore_allowed(settings: Any, identity: list[Labeled], policy: dict[str, A
     return allowed
 
 
-def _restores(atlas: AtlasClient, kms: Any, settings: Any, report: Report, addresses: AddressSet,
-              identity: list[Labeled], role_arn: str, stack_keys: list[str | None], clusters: list[str]) -> None:
+def _restores(snapshots: Callable[[], list[Snapshot]], kms: Any, settings: Any, report: Report, addresses: AddressSet,
+              identity: list[Labeled], role_arn: str, stack_keys: list[str | None]) -> None:
     """`restore` findings: retained snapshots whose key the role can no longer use for a restore."""
     try:
-        taken = retained_snapshots([s for c in clusters for s in atlas.snapshots(settings.project_id, c)],
-                                   datetime.now(UTC))
+        taken = retained_snapshots(snapshots(), datetime.now(UTC))
     except ReadError as exc:
         report.notes.append(f"backup snapshots not checked ({exc})")
         return
@@ -154,85 +166,215 @@ def _denied(trail: Any, report: Report, role_arn: str, keys: list[str], since: d
         report.notes.append(f"CloudTrail: {found.caveat}")
 
 
-def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
-                roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
-                key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
-                since: datetime | None = None) -> Report:
-    """One stack's report; a failure to read what the verdict needs becomes an `error` report."""
-    stack = path.name
-    try:
-        stack = stack_name(path)
+@dataclass(frozen=True)
+class _StackFile:
+    """One stack file, read: the stack's name, its config, and the AWS region and Atlas cloud the program
+    would use."""
+
+    name: str
+    raw: dict[str, Any]
+    region: str | None
+    gov: Any
+
+    @classmethod
+    def read(cls, path: Path) -> _StackFile:
         raw = read_stack_config(path)
         # As the program's AWS provider: aws:region, else the standard chain (AWS_REGION, the profile).
         region = raw.get("aws:region") or boto3.session.Session().region_name
-        gov = raw.get("mongodbatlas:isMongodbgovCloud")
-        preliminary = parse_settings(raw, stack=stack, aws_region=region, atlas_gov=gov)
-        found: list[Finding] = []
-        notes: list[str] = []
-        if role_arn:
-            role_name = parse_role_arn(role_arn, "--role-arn").name
-        else:
-            role_name, role_arn, found, notes = _find_role(atlas, iam, preliminary, stack,
-                                                           roles or (lambda: role_index(iam)))
-        settings = parse_settings(raw, stack=stack, aws_region=region, role_account=account_of(role_arn),
-                                  role_partition=partition_of_arn(role_arn), atlas_gov=gov)
-        identity = [(f"{p.kind} policy {p.name}", p.document) for p in live_policies(iam, role_name)]
-        clusters = atlas.project_clusters(settings.project_id)
-        addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
-        kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
-        # The key to judge against comes from the stack, or from the key itself: never from the
-        # policies being judged.
-        if key_arn:
-            judged_key: str | None = str(parse_key_arn(key_arn, "--key-arn"))
-        elif settings.key_arn:
-            judged_key = str(settings.key_arn)
-        else:
-            judged_key = _created_key(kms, settings)
-        policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
-        try:
-            ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
-        except ReadError as exc:
-            ear, ear_note = None, str(exc)
-        try:
-            gateways, gateway_note = atlas.gateways(), ""
-        except ReadError as exc:
-            gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
-        held = (ear or {}).get("customerMasterKeyID")
-        generations = _generations(kms, settings, judged_key)
-        other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
-                                   *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
-        endpoints: list[dict[str, Any]] | None = None
-        endpoints_note = ""
-        if settings.uses_private:
-            try:
-                endpoints = atlas.kms_private_endpoints(settings.project_id)
-            except ReadError as exc:
-                endpoints_note = str(exc)
-        evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
-                            key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
-                            other_keys=other_keys, network=settings.network,
-                            endpoint_regions=settings.private_endpoint_regions,
-                            endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
-                            endpoints_note=endpoints_note)
-        report = judge(stack, addresses, evidence, enforce_ip=settings.enforce_ip,
-                       expects_encryption=settings.enables_encryption)
+        return cls(stack_name(path), raw, region, raw.get("mongodbatlas:isMongodbgovCloud"))
+
+    def settings(self, role_arn: str | None = None) -> Settings:
+        """The stack's settings, validated like the program does; with the role, for its account and partition."""
+        if role_arn is None:
+            return parse_settings(self.raw, stack=self.name, aws_region=self.region, atlas_gov=self.gov)
+        return parse_settings(self.raw, stack=self.name, aws_region=self.region, role_account=account_of(role_arn),
+                              role_partition=partition_of_arn(role_arn), atlas_gov=self.gov)
+
+
+@dataclass
+class _AtlasReads:
+    """One stack's Atlas reads, issued at once on the client's bounded pool (AtlasClient.submit): none
+    depends on another, only the snapshot reads (one per cluster) on the clusters' names."""
+
+    atlas: AtlasClient
+    project_id: str
+    roles: Future[list[str]] | None
+    clusters: Future[list[ClusterAddresses]]
+    encryption: Future[dict[str, Any]]
+    endpoints: Future[list[dict[str, Any]]] | None
+    snapshot_reads: list[Future[list[Snapshot]]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, atlas: AtlasClient, settings: Settings, ask_role: bool) -> _AtlasReads:
+        atlas.prefetch_control_plane()  # once per run, for every stack
+        project = settings.project_id
+        return cls(atlas, project, atlas.submit(atlas.encryption_roles, project) if ask_role else None,
+                   atlas.submit(atlas.project_clusters, project), atlas.submit(atlas.encryption_at_rest, project),
+                   atlas.submit(atlas.kms_private_endpoints, project) if settings.uses_private else None)
+
+    def start_snapshots(self, clusters: list[ClusterAddresses]) -> None:
+        self.snapshot_reads = [self.atlas.submit(self.atlas.snapshots, self.project_id, c.name) for c in clusters]
+
+    def snapshots(self) -> list[Snapshot]:
+        return [s for read in self.snapshot_reads for s in read.result()]
+
+
+@dataclass
+class _Checked:
+    """What one stack's check has read, before the verdict."""
+
+    settings: Settings
+    role_arn: str
+    policies: list[LivePolicy]
+    identity: list[Labeled]
+    clusters: list[ClusterAddresses]
+    addresses: AddressSet
+    kms: Any
+    judged_key: str | None
+    generations: list[str]
+    gateways: list[tuple[str, str, str]]
+    gateway_note: str = ""
+    other_keys: tuple[str, ...] = ()
+
+
+def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
+                roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
+                key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
+                since: datetime | None = None, restores: bool = True) -> Report:
+    """One stack's report; a failure to read what the verdict needs becomes an `error` report.
+
+    `restores` False (`--no-restores`) skips the snapshot reads, the only Atlas calls that grow with
+    the number of clusters; what they check changes only when keys change.
+    """
+    stack = path.name
+    try:
+        stack = stack_name(path)
+        stack_file = _StackFile.read(path)
+        reads = _AtlasReads.start(atlas, stack_file.settings(), ask_role=not role_arn)
+        role_name, role_arn, found, notes = _the_role(stack_file, reads, iam, role_arn, roles)
+        checked, evidence = _read_stack(stack_file, reads, iam, role_name, role_arn, kms_for, key_arn, restores)
+        report = judge(stack, checked.addresses, evidence, enforce_ip=checked.settings.enforce_ip,
+                       expects_encryption=checked.settings.enables_encryption)
         report.findings[:0] = found
         report.notes += notes
-        if gateway_note:
-            report.notes.append(f"gateways not checked ({gateway_note})")
-        _restores(atlas, kms, settings, report, addresses, identity, role_arn, [judged_key, *generations],
-                  [c.name for c in clusters])
+        if checked.gateway_note:
+            report.notes.append(f"gateways not checked ({checked.gateway_note})")
+        _ownership(report, iam, checked, evidence, role_is_ours=not found)
+        if restores:
+            _restores(reads.snapshots, checked.kms, checked.settings, report, checked.addresses, checked.identity,
+                      role_arn, [checked.judged_key, *checked.generations])
+        else:
+            report.notes.append("backup snapshots not checked (--no-restores)")
         if trail_for is not None and since is not None:
-            keys = sorted({k for k in (judged_key, *other_keys) if k})
-            if keys:
-                _denied(trail_for(settings.key_region), report, role_arn, keys, since, addresses, gateways)
-            else:
-                report.notes.append("CloudTrail not checked: no key to look up (pass --key-arn)")
+            _denied_of_stack(trail_for, report, checked, since)
         return report
     except SettingsError as exc:
         return Report(stack=stack, unread=["; ".join(exc.problems)])
     except (ReadError, StackFileError, ArnError, AddressError, CannotEvaluate) as exc:
         return Report(stack=stack, unread=[str(exc)])
+
+
+def _the_role(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_arn: str | None,
+              roles: Callable[[], RoleIndex] | None) -> tuple[str, str, list[Finding], list[str]]:
+    """(role name, role ARN, findings, notes): `--role-arn`, or the role Atlas uses (_find_role)."""
+    if role_arn:
+        return parse_role_arn(role_arn, "--role-arn").name, role_arn, [], []
+    assert reads.roles is not None  # asked of Atlas whenever no --role-arn is given
+    return _find_role(reads.roles, iam, stack_file.settings(), stack_file.name, roles or (lambda: role_index(iam)))
+
+
+def _judged_key(kms: Any, settings: Settings, key_arn: str | None) -> str | None:
+    """The key to judge against comes from the stack, or from the key itself: never from the policies
+    being judged."""
+    if key_arn:
+        return str(parse_key_arn(key_arn, "--key-arn"))
+    if settings.key_arn:
+        return str(settings.key_arn)
+    return _created_key(kms, settings)
+
+
+def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name: str, role_arn: str,
+                kms_for: Callable[[str], Any] | None, key_arn: str | None,
+                restores: bool) -> tuple[_Checked, Evidence]:
+    """Everything the verdict needs: the role's policies, Atlas's addresses and settings, the keys. The
+    Atlas reads are under way meanwhile (_AtlasReads); the snapshot reads start once the clusters are known."""
+    settings = stack_file.settings(role_arn)
+    policies = live_policies(iam, role_name)
+    identity = [(f"{p.kind} policy {p.name}", p.document) for p in policies]
+    clusters = reads.clusters.result()
+    if restores:
+        reads.start_snapshots(clusters)
+    addresses = build_address_set(reads.atlas.control_plane_outbound(), clusters, settings.selection)
+    kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
+    judged_key = _judged_key(kms, settings, key_arn)
+    policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
+    ear, ear_note = _outcome(reads.encryption.result)
+    # Warnings only: a malformed gateway list never hides the verdict.
+    gateways, gateway_note = _outcome(reads.atlas.gateways)
+    held = (ear or {}).get("customerMasterKeyID")
+    generations = _generations(kms, settings, judged_key)
+    other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
+                               *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
+    endpoints, endpoints_note = _outcome(reads.endpoints.result) if reads.endpoints is not None else (None, "")
+    checked = _Checked(settings, role_arn, policies, identity, clusters, addresses, kms, judged_key, generations,
+                       gateways or [], gateway_note, other_keys)
+    evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
+                        key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways or [],
+                        other_keys=other_keys, network=settings.network,
+                        endpoint_regions=settings.private_endpoint_regions,
+                        endpoint_ids=settings.private_endpoint_ids, endpoints=endpoints,
+                        endpoints_note=endpoints_note)
+    return checked, evidence
+
+
+def _ownership(report: Report, iam: Any, checked: _Checked, evidence: Evidence, role_is_ours: bool) -> None:
+    """`foreign` policies on the stack's own role (not on a role Atlas uses that is another's: the `atlas`
+    finding says so), and the role of adopt.moveFrom for as long as it can use the key."""
+    s = checked.settings
+    if role_is_ours:
+        report.findings += foreign_policies(((p.name, p.kind, p.tags) for p in checked.policies), s.project_id, s.stack)
+    if s.adopt is not None and s.adopt.move_from is not None:
+        _moved_from(report, iam, checked, evidence, s.adopt.move_from)
+
+
+def _moved_from(report: Report, iam: Any, checked: _Checked, evidence: Evidence, old: RoleArn) -> None:
+    """The role the stack moved Atlas from: its policies (one GetRole, then as for the stack's role) and the
+    key policy, evaluated for the stack's key."""
+    written = str(Arn(old.partition, "iam", "", old.account, f"role/{old.name}"))
+    here = Arn.parse(checked.role_arn)
+    if old.account != here.account:
+        report.notes.append(f"the role {written} (adopt.moveFrom) not checked: it is in account {old.account}, the "
+                            f"stack's role in {here.account}; check it with that account's credentials")
+        return
+    if old.name == here.name:
+        report.notes.append(f"Atlas still uses the role {written} (adopt.moveFrom): `pulumi up` moves it to the "
+                            "stack's own role")
+        return
+    try:
+        arn = existing_role_arn(iam, old.name)
+        identity = None if arn is None else [(f"{p.kind} policy {p.name} of role {old.name}", p.document)
+                                             for p in live_policies(iam, old.name)]
+        judge_moved_from(report, arn or written, identity, evidence, checked.settings.private_endpoint_ids)
+    except (ReadError, CannotEvaluate) as exc:
+        report.unread.append(f"the role {written} (adopt.moveFrom): {exc}")
+
+
+def _outcome(read: Callable[[], T]) -> tuple[T | None, str]:
+    """(what was read, "") or (None, why it could not be read)."""
+    try:
+        return read(), ""
+    except ReadError as exc:
+        return None, str(exc)
+
+
+def _denied_of_stack(trail_for: Callable[[str], Any], report: Report, checked: _Checked, since: datetime) -> None:
+    """CloudTrail's refused calls on every key the stack judges or grants on purpose."""
+    keys = sorted({k for k in (checked.judged_key, *checked.other_keys) if k})
+    if keys:
+        _denied(trail_for(checked.settings.key_region), report, checked.role_arn, keys, since, checked.addresses,
+                checked.gateways)
+    else:
+        report.notes.append("CloudTrail not checked: no key to look up (pass --key-arn)")
 
 
 def _shared_index(iam: Any) -> Callable[[], RoleIndex]:
@@ -288,6 +430,8 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per Atlas API request (default 10)")
     parser.add_argument("--retries", type=int, default=3, help="retries on 429/5xx/timeouts (default 3)")
+    parser.add_argument("--no-restores", action="store_true", help="skip the backup snapshot reads (one per cluster); "
+                                                                   "run them hourly or daily, not every 15 minutes")
     parser.add_argument("--since", type=_duration, default=timedelta(hours=1),
                         help="how far back to look for Atlas's denied KMS calls in CloudTrail (default 1h; 30m, 2d)")
     parser.add_argument("--no-cloudtrail", action="store_true", help="do not read CloudTrail for denied calls")
@@ -311,7 +455,8 @@ def run(argv: list[str] | None = None, *, out: Callable[[str], None] = print,
         since = datetime.now(UTC) - args.since
         with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
             reports = list(pool.map(lambda p: check_stack(p, atlas, iam, args.role_arn, roles, kms_factory, args.key_arn,
-                                                          trail, since), files))
+                                                          trail, since, not args.no_restores), files))
+        atlas.close()
     if args.json:
         body: Any = [r.to_json() for r in reports] if args.all_stacks else reports[0].to_json()
         out(json.dumps(body, indent=2))

@@ -15,6 +15,8 @@ Findings, each with its own line and JSON entry:
   that is not the stack's;
 - restore: a retained backup snapshot whose key the role can no longer use for a restore (drift.restore);
 - denied: Atlas's KMS calls that AWS refused, from CloudTrail (drift.cloudtrail);
+- foreign: a policy on the stack's role that the program did not write (foreign_policies);
+- adopt: the role of `adopt.moveFrom`, left to its owner, can still use the stack's key (judge_moved_from);
 - warning: gateway addresses the policy does not allow (the provider cannot allow them; not drift).
 Exit 1 whenever something is certainly wrong, even if another part could not be read; exit 2 only when
 the verdict depends on what could not be read or fetched.
@@ -22,11 +24,14 @@ the verdict depends on what could not be read or fetched.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.arns import account_of
 from core.ips import AddressSet
+from core.settings import PROGRAM, TAG_PROGRAM, TAG_PROJECT, TAG_STACK
 from drift.evaluate import (
     USE_ACTIONS,
     CannotEvaluate,
@@ -39,11 +44,11 @@ from drift.evaluate import (
 )
 
 Status = Literal["ok", "drift", "error"]
-Kind = Literal["missing", "stale", "excess", "atlas", "restore", "denied", "warning"]
+Kind = Literal["missing", "stale", "excess", "atlas", "restore", "denied", "foreign", "adopt", "warning"]
 # The --json report's version (docs/drift.md): raised whenever a kind or a field is added.
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 EXIT_CODES: dict[Status, int] = {"ok": 0, "drift": 1, "error": 2}
-CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas", "restore", "denied")
+CERTAIN: tuple[Kind, ...] = ("missing", "stale", "excess", "atlas", "restore", "denied", "foreign", "adopt")
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,10 @@ class Report:
         if self.status == "drift" and self.unread:
             body += [f"  unread   {u}" for u in self.unread]
         body += [f"  note     {n}" for n in self.notes]
-        if self.status == "drift":
+        if self.status == "drift" and self.count("foreign"):
+            body.append("  fix: run `pulumi up --refresh` for this stack (it regenerates the policies and removes the "
+                        "ones it did not write), and undo hand edits")
+        elif self.status == "drift":
             body.append("  fix: run `pulumi up` for this stack (it regenerates the policies), and undo hand edits")
         return head + body
 
@@ -205,69 +213,99 @@ def judge(stack: str, addresses: AddressSet, evidence: Evidence, *, enforce_ip: 
     return report
 
 
+@dataclass
+class _Gaps:
+    """Per action: what each layer lacks of Atlas's addresses, what a key-policy Deny removes, what is allowed."""
+
+    role_lacks: dict[str, Ranges] = field(default_factory=dict)
+    key_lacks: dict[str, Ranges] = field(default_factory=dict)
+    key_denies: dict[str, Ranges] = field(default_factory=dict)
+    allowed: dict[str, Ranges] = field(default_factory=dict)
+    direct_any: Ranges = field(default_factory=Ranges.none)  # where the key policy grants the role itself
+
+
 def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: Evidence, key_arn: str,
                     enforce_ip: bool) -> dict[str, Ranges]:
-    role_lacks: dict[str, Ranges] = {}
-    key_lacks: dict[str, Ranges] = {}
-    key_denies: dict[str, Ranges] = {}
-    allowed: dict[str, Ranges] = {}
-    direct_any = Ranges.none()
+    gaps = _layer_gaps(expected, e, key_arn)
+    _unread_key_policy(report, e, key_arn)
+    _missing(report, addresses, gaps)
+    if not e.identity:
+        report.notes.append("the role has no policy attached at all")
+    if enforce_ip:
+        _stale(report, addresses, expected, gaps)
+    _excess(report, e, key_arn, enforce_ip)
+    return gaps.allowed
+
+
+def _layer_gaps(expected: Ranges, e: Evidence, key_arn: str) -> _Gaps:
+    gaps = _Gaps()
     same_account = account_of(key_arn) == account_of(e.role_arn)
     for action in USE_ACTIONS:
         role_allows, role_denies = identity_sets(e.identity, action=action, resource=key_arn)
         role = role_allows - role_denies
         # The verdict itself is the evaluator's, which follows KMS's rules; the layers below only say
         # which side lacks what.
-        allowed[action] = effective_allowed(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
+        gaps.allowed[action] = effective_allowed(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn,
+                                                 action=action)
         if e.key_policy is None:
-            role_lacks[action] = expected - role
-            key_lacks[action] = key_denies[action] = Ranges.none()
+            gaps.role_lacks[action] = expected - role
+            gaps.key_lacks[action] = gaps.key_denies[action] = Ranges.none()
             continue
         view = key_policy_view(e.key_policy, role_arn=e.role_arn, key_arn=key_arn, action=action)
         # KMS: in the key's own account the key policy may grant the role itself; otherwise, or from
         # another account always, the role's policies must allow too. A Deny anywhere wins.
         # https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
-        key_lacks[action] = expected - (view.direct | view.delegated)
-        key_denies[action] = expected & view.denied
-        role_lacks[action] = (expected - role - (view.direct if same_account else Ranges.none())) | (expected & role_denies)
-        direct_any |= view.direct
-    if e.key_policy is None and same_account:
+        gaps.key_lacks[action] = expected - (view.direct | view.delegated)
+        gaps.key_denies[action] = expected & view.denied
+        gaps.role_lacks[action] = ((expected - role - (view.direct if same_account else Ranges.none()))
+                                   | (expected & role_denies))
+        gaps.direct_any |= view.direct
+    return gaps
+
+
+def _unread_key_policy(report: Report, e: Evidence, key_arn: str) -> None:
+    if e.key_policy is not None:
+        return
+    if account_of(key_arn) == account_of(e.role_arn):
         # The key policy of a key in the role's own account is the main grant (for a created key, the only
         # one for Encrypt and Decrypt): without it the verdict is not known.
         report.unread.append(f"the key policy of {key_arn} ({e.key_policy_note or 'not readable'}): the key is in "
                              "the role's own account, so its policy decides; let these credentials kms:GetKeyPolicy")
-    elif e.key_policy is None:
+    else:
         report.notes.append(f"key policy not checked ({e.key_policy_note or 'not readable'}): judged the role's "
                             "policies alone; the key owner's side was NOT checked")
-    for layer, lacks in (("key policy", key_lacks), ("role policy", role_lacks)):
+
+
+def _missing(report: Report, addresses: AddressSet, gaps: _Gaps) -> None:
+    for layer, lacks in (("key policy", gaps.key_lacks), ("role policy", gaps.role_lacks),
+                         ("key policy (a Deny)", gaps.key_denies)):
         for cidr, actions in _per_cidr(lacks):
             origins, future = _origins(addresses, cidr)
             report.findings.append(Finding("missing", layer, (cidr,), actions, origins, future))
-    for cidr, actions in _per_cidr(key_denies):
-        origins, future = _origins(addresses, cidr)
-        report.findings.append(Finding("missing", "key policy (a Deny)", (cidr,), actions, origins, future))
-    if not e.identity:
-        report.notes.append("the role has no policy attached at all")
-    if enforce_ip:
-        any_allowed = Ranges.none()
-        for r in allowed.values():
-            any_allowed |= r
-        stale = any_allowed - expected
-        if not stale.is_empty() and (~expected - stale).is_empty():
-            # No IP condition somewhere: listing the complement of Atlas's set would be noise.
-            layer = "key policy" if not (direct_any & stale).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
-                                           f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
-            stale = Ranges.none()
-        for cidr in stale.cidrs():
-            layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, (cidr,)))
+
+
+def _stale(report: Report, addresses: AddressSet, expected: Ranges, gaps: _Gaps) -> None:
+    any_allowed = Ranges.none()
+    for r in gaps.allowed.values():
+        any_allowed |= r
+    stale = any_allowed - expected
+    if not stale.is_empty() and (~expected - stale).is_empty():
+        # No IP condition somewhere: listing the complement of Atlas's set would be noise.
+        layer = "key policy" if not (gaps.direct_any & stale).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
+                                       f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
+        return
+    for cidr in stale.cidrs():
+        layer = "key policy" if not (gaps.direct_any & Ranges.of([cidr])).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, (cidr,)))
+
+
+def _excess(report: Report, e: Evidence, key_arn: str, enforce_ip: bool) -> None:
     for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, also=e.other_keys):
         if not enforce_ip and x.what.startswith("no source-IP condition"):
             continue  # sourceIps.enforce: false asks for exactly that
         layer = "role policy" if x.layer == "role" else x.layer
         report.findings.append(Finding("excess", layer, detail=f"{layer} {x.policy}, statement {x.sid}: {x.what}"))
-    return allowed
 
 
 # A stand-in for "some VPC endpoint" when neither the stack nor Atlas names one: the private path
@@ -334,3 +372,63 @@ def _judge_atlas(report: Report, e: Evidence, expects_encryption: bool) -> None:
     if atlas.get("valid") is False:
         report.findings.append(Finding("atlas", "atlas", detail="Atlas reports the key configuration INVALID (valid: false): "
                                        "Atlas cannot use the key and will shut the clusters down at its next check"))
+
+
+# The program's own policies on its role (components/atlas_kms.py, named by Pulumi's auto-naming, which adds
+# 7 hex characters): managed ones carry the stack's tags (GetPolicy returns them); inline ones cannot be
+# tagged in IAM, so they are known by their name, `<component>-kms-inline-<i>-<7 hex>`.
+PROGRAM_INLINE_NAME = re.compile(r".+-kms-inline-[1-9][0-9]*-[0-9a-f]{7}")
+OWNERSHIP = ("the program owns this role's policies exclusively (aws.iam.RolePolicyAttachmentsExclusive / "
+             "RolePoliciesExclusive) and removes it on the next `pulumi up --refresh`; their drift is seen only "
+             "with --refresh (pulumi-aws issue 4766)")
+
+
+def foreign_policies(policies: Iterable[tuple[str, str, Mapping[str, str]]], project_id: str,
+                     stack: str) -> list[Finding]:
+    """`foreign` findings: each policy on the stack's role, (name, "managed" | "inline", tags), that the
+    program did not write: a managed one without this stack's tags (untagged, or another stack's), an
+    inline one not named as the program names its own. What the policy allows does not matter."""
+    ours = {TAG_PROJECT: project_id, TAG_STACK: stack, TAG_PROGRAM: PROGRAM}
+    found = []
+    for name, kind, tags in policies:
+        if kind == "inline" and not PROGRAM_INLINE_NAME.fullmatch(name):
+            why = "an inline policy the program did not write (not named <component>-kms-inline-<i>-<suffix>)"
+        elif kind == "managed" and any(tags.get(k) != v for k, v in ours.items()):
+            why = ("a managed policy without this stack's tags (" + (
+                f"tagged for project {tags.get(TAG_PROJECT)!r}, stack {tags.get(TAG_STACK)!r}"
+                if any(k in tags for k in ours) else "untagged") + ")")
+        else:
+            continue
+        found.append(Finding("foreign", "role policy", detail=f"{kind} policy {name} on the role: {why}; {OWNERSHIP}"))
+    return found
+
+
+def judge_moved_from(report: Report, old_role: str, identity: list[Labeled] | None, e: Evidence,
+                     vpces: Iterable[str] = ()) -> None:
+    """`adopt` finding: the role of `adopt.moveFrom` (`identity`: its policies, None when it is gone), left
+    to its owner, may still use the stack's key, as IAM and KMS evaluate its policies and the key policy
+    (from some address, or through a VPC endpoint); else a note that the setting can go."""
+    done = f"the role {old_role} (adopt.moveFrom) can no longer use the key"
+    if identity is None or e.key_arn is None:
+        if identity is None:
+            report.notes.append(f"{done}: it no longer exists; remove atlas-kms:adopt")
+        return
+    key = e.key_arn
+    allowed = {a: effective_allowed(identity, e.key_policy, role_arn=old_role, key_arn=key, action=a) for a in USE_ACTIONS}
+    private = [a for a in USE_ACTIONS for v in (*vpces, ANY_ENDPOINT)
+               if not effective_allowed(identity, e.key_policy, role_arn=old_role, key_arn=key, action=a, vpce=v).is_empty()]
+    where = Ranges.none()
+    for r in allowed.values():
+        where |= r
+    actions = tuple(a for a in USE_ACTIONS if not allowed[a].is_empty() or a in private)
+    if not actions:
+        report.notes.append(f"{done}: atlas-kms:adopt can be removed (`pulumi config rm atlas-kms:adopt`)")
+        return
+    if where == Ranges.all():
+        how = ["from every address"]  # no condition at all: through a VPC endpoint too
+    else:
+        how = [f"from {len(where.cidrs())} addresses"] if where else []
+        how += ["through a VPC endpoint"] if private else []
+    report.findings.append(Finding("adopt", "", tuple(where.cidrs()), actions, detail=(
+        f"the role {old_role} (adopt.moveFrom) can still use the key {' and '.join(how)} ({', '.join(actions)}): "
+        "ask its owner to remove its grant, or delete it; then remove atlas-kms:adopt")))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -38,6 +39,13 @@ RETRIED_STATUSES = {429, 500, 502, 503, 504}
 # retries earlier, and a still-limited answer ends in exit 2 after --retries.
 # Retry-After in seconds: https://www.rfc-editor.org/rfc/rfc9110#field.retry-after
 MAX_RETRY_AFTER = 30.0
+# The most requests one client (one run of the drift command, every stack) has in flight at once. Atlas
+# limits the rate per project and per organisation (429 RATE_LIMITED_TOKEN_BUCKET with Retry-After): the
+# reads of a run share this small pool instead of each opening its own.
+# https://www.mongodb.com/docs/atlas/api/#rate-limiting
+ATLAS_CONCURRENCY = 8
+
+T = TypeVar("T")
 
 # The mongodbatlas provider's own variable names, newest first.
 PUBLIC_KEY_VARS = ("MONGODB_ATLAS_PUBLIC_KEY", "MONGODB_ATLAS_PUBLIC_API_KEY", "MCLI_PUBLIC_API_KEY")
@@ -62,6 +70,12 @@ class AtlasClient:
     # The control-plane answer is the same for every stack: asked once per run.
     _control_plane: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Independent reads run concurrently on one bounded pool per client (`submit`); each of its threads
+    # keeps its own session, so a run answers at most `workers` digest challenges.
+    workers: int = ATLAS_CONCURRENCY
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _control_plane_read: Future[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> AtlasClient:
@@ -74,6 +88,28 @@ class AtlasClient:
 
     def __repr__(self) -> str:  # never show the private key
         return f"AtlasClient(base_url={self.base_url!r}, public_key={self.public_key!r})"
+
+    def submit(self, read: Callable[..., T], *args: Any) -> Future[T]:
+        """Run one read of this client on its bounded pool. Only plain reads go there (a method that waits
+        on another read, such as `gateways`, is called by the caller's own thread), so no worker ever
+        waits for another."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="atlas-api")
+            return self._pool.submit(read, *args)
+
+    def close(self) -> None:
+        """Wait for the reads in flight, drop the ones not started, and stop the pool's threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def prefetch_control_plane(self) -> None:
+        """Start reading the control-plane list (once per client) without waiting for it."""
+        with self._lock:
+            if not self._control_plane and self._control_plane_read is None:
+                self._control_plane_read = self.submit(self._read_control_plane)
 
     def _get(self, path: str, media_type: str) -> Any:
         url = f"{self.base_url}{path}"
@@ -149,13 +185,32 @@ class AtlasClient:
         return out
 
     def _control_plane_body(self) -> dict[str, Any]:
+        """The control-plane answer, read once per client; a failed read is tried again by the next caller."""
+        with self._lock:
+            read = self._control_plane_read
+            if not self._control_plane and read is None:
+                self._control_plane.append(self._read_control_plane())
+            if self._control_plane:
+                return self._control_plane[0]
+        assert read is not None
+        try:
+            body = read.result()
+        except ReadError:
+            with self._lock:
+                if self._control_plane_read is read:
+                    self._control_plane_read = None
+            raise
         with self._lock:
             if not self._control_plane:
-                body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
-                if not isinstance(body, dict) or not isinstance(body.get("outbound", {}), dict):
-                    raise ReadError("malformed control-plane answer: no `outbound` object")
                 self._control_plane.append(body)
+            self._control_plane_read = None
             return self._control_plane[0]
+
+    def _read_control_plane(self) -> dict[str, Any]:
+        body = self._get("/api/atlas/v2/unauth/controlPlaneIPAddresses", CONTROL_PLANE_MEDIA_TYPE)
+        if not isinstance(body, dict) or not isinstance(body.get("outbound", {}), dict):
+            raise ReadError("malformed control-plane answer: no `outbound` object")
+        return body
 
     def encryption_at_rest(self, project_id: str) -> dict[str, Any]:
         """The project's `awsKms` settings as Atlas holds them: enabled, customerMasterKeyID, valid."""

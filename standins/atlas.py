@@ -84,6 +84,16 @@ def snapshot(key_id: str | None, *, days_old: int = 1, keep_days: int = 30, id_:
     return body
 
 
+def project_of_clusters(count: int) -> dict[str, Any]:
+    """An ipAddresses answer with `count` clusters (cluster-0, cluster-1, ...) of three addresses each."""
+    clusters = []
+    for i in range(count):
+        ips = [f"198.51.100.{10 + 3 * i + k}" for k in range(3)]
+        clusters.append({"clusterName": f"cluster-{i}", "inbound": ips, "outbound": ips, "futureInbound": [],
+                         "futureOutbound": []})
+    return {"groupId": PROJECT, "services": {"clusters": clusters}}
+
+
 def sample_control_plane() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / "samples/atlas/control-plane-ip-addresses.json").read_text())
     data.pop("x-source")
@@ -102,6 +112,9 @@ class AtlasState:
     # GET .../encryptionAtRest: what Atlas holds for the project (set by the tests to the deployed key).
     encryption: dict[str, Any] = field(default_factory=lambda: {"awsKms": {"enabled": False}})
     faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "429:<Retry-After>", "slow", "malformed"
+    # The same, for one kind of answer only ("project", "encryption", "access", ...), consumed before `faults`:
+    # the command reads concurrently, so only a fault aimed at one endpoint lands on a known request.
+    faults_for: dict[str, list[str]] = field(default_factory=dict)
     # Kinds served WITHOUT the schema check: only for tests of answers the spec does not allow.
     off_spec: set[str] = field(default_factory=set)
     # GET .../cloudProviderAccess: the roles Atlas has, and which one it uses for encryption at rest.
@@ -112,6 +125,7 @@ class AtlasState:
     kms_endpoints: list[dict[str, Any]] = field(default_factory=list)
     latency: float = 0.0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (path, accept, authorization scheme)
+    challenges: int = 0  # 401 digest challenges answered (a request each, not in `requests`)
     # GET .../cloudProviderAccess answered by the offline model for any project (group id -> the answer),
     # instead of `encryption_role`: the program's runs under the mock runtime ask it this way.
     access_for: Callable[[str], dict[str, Any]] | None = None
@@ -192,6 +206,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
         unauth = self.path == "/api/atlas/v2/unauth/controlPlaneIPAddresses"
         if not unauth and not self._authorized():
             nonce = secrets.token_hex(16)
+            with st._gate:
+                st.challenges += 1
             self.nonces.add(nonce)
             self._error(401, "UNAUTHORIZED", {"WWW-Authenticate": f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5'})
             return
@@ -221,7 +237,8 @@ class AtlasStandIn(BaseHTTPRequestHandler):
         if self.headers.get("Accept") != MEDIA[kind]:
             self._error(406, "INVALID_MEDIA_TYPE")
             return
-        fault = st.faults.pop(0) if st.faults else ""
+        aimed = st.faults_for.get(kind)
+        fault = aimed.pop(0) if aimed else st.faults.pop(0) if st.faults else ""
         if fault in ("500", "429"):
             self._error(int(fault), "UNEXPECTED_ERROR" if fault == "500" else "RATE_LIMITED")
             return
@@ -270,18 +287,25 @@ def atlas_uses(state: AtlasState, key_arn: str, *, valid: bool = True, enabled: 
                                    "requirePrivateNetworking": False, "valid": valid}, "enabledForSearchNodes": True}
 
 
-def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = False) -> str:
-    """What `pulumi up` leaves in IAM: the tagged role and its KMS policies."""
+def auto_name(name: str) -> str:
+    """A name as Pulumi's auto-naming makes it from a resource's name: 7 random hex characters added."""
+    return f"{name}-{secrets.token_hex(4)[:7]}"
+
+
+def deploy_role(iam: Any, stack: str, documents: list[str], *, inline: bool = False, name: str = "") -> str:
+    """What `pulumi up` leaves in IAM: the tagged role and its KMS policies, named and tagged as the component
+    (components/atlas_kms.py) names and tags them: `atlas-kms-kms-policy-<i>-<7 hex>` with the stack's tags,
+    or inline `atlas-kms-kms-inline-<i>-<7 hex>`."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::536727724300:root"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]})
-    role = iam.create_role(
-        RoleName=f"atlas-kms-role-{stack}", AssumeRolePolicyDocument=trust,
-        Tags=[{"Key": TAG_PROJECT, "Value": PROJECT}, {"Key": TAG_STACK, "Value": stack}, {"Key": TAG_PROGRAM, "Value": PROGRAM}],
-    )["Role"]
+    tags = [{"Key": TAG_PROJECT, "Value": PROJECT}, {"Key": TAG_STACK, "Value": stack}, {"Key": TAG_PROGRAM, "Value": PROGRAM}]
+    role = iam.create_role(RoleName=name or f"atlas-kms-role-{stack}", AssumeRolePolicyDocument=trust, Tags=tags)["Role"]
     for i, doc in enumerate(documents):
         if inline:
-            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=f"atlas-kms-kms-inline-{i + 1}", PolicyDocument=doc)
+            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=auto_name(f"atlas-kms-kms-inline-{i + 1}"),
+                                PolicyDocument=doc)
         else:
-            arn = iam.create_policy(PolicyName=f"atlas-kms-{stack}-kms-policy-{i + 1}", PolicyDocument=doc)["Policy"]["Arn"]
+            arn = iam.create_policy(PolicyName=auto_name(f"atlas-kms-kms-policy-{i + 1}"), PolicyDocument=doc,
+                                    Tags=tags)["Policy"]["Arn"]
             iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)
     return str(role["Arn"])
 

@@ -143,63 +143,15 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html).
     `identity`: "role" (an AssumedRole session of `role_arn`), "user" (an IAM user), "service" (AWSService).
     """
-    account = account_of(role_arn)
-    role_name = Arn.parse(role_arn).name
-    key_account = account_of(key_arn)
-    principal = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
-    if identity == "role":
-        user_identity: dict[str, Any] = {
-            "type": "AssumedRole", "principalId": f"{principal}:{session}",
-            "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", "accountId": account,
-            "accessKeyId": "ASIA" + principal[4:20],
-            "sessionContext": {
-                "sessionIssuer": {"type": "Role", "principalId": principal, "arn": role_arn, "accountId": account,
-                                  "userName": role_name},
-                "webIdFederationData": {},
-                "attributes": {"creationDate": (at.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                               "mfaAuthenticated": "false"},
-            },
-        }
-        username = session
-    elif identity == "user":
-        user_identity = {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{account}:user/Alice",
-                         "accountId": account, "accessKeyId": "AKIAEXAMPLEUSER", "userName": "Alice"}
-        username = "Alice"
-    else:
-        user_identity = {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}
-        username = ""
-    params: dict[str, Any] = {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"} if name != "DescribeKey" else {}
-    if key_in_request or name != "Decrypt":
-        params["keyId"] = key_arn
+    user_identity, username = _user_identity(identity, role_arn, session, at)
     event_id = event_id or str(uuid.uuid4())
-    detail: dict[str, Any] = {
-        "eventVersion": "1.09", "userIdentity": user_identity,
-        "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": region_of(key_arn),
-        "sourceIPAddress": "s3.amazonaws.com" if identity == "service" else source_ip,
-        "userAgent": "aws-sdk-go/1.44.0 (go1.21; linux; amd64)",
-        "requestParameters": params, "responseElements": None,
-        "requestID": str(uuid.uuid4()), "eventID": event_id, "readOnly": True,
-        "resources": [{"accountId": key_account, "type": "AWS::KMS::Key", "ARN": key_arn}],
-        "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": account,
-        "eventCategory": "Management",
-        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                       "clientProvidedHostHeader": f"kms.{region_of(key_arn)}.amazonaws.com"},
-    }
+    detail = _event_detail(at, name, user_identity, key_arn, account_of(role_arn),
+                           "s3.amazonaws.com" if identity == "service" else source_ip, event_id, key_in_request)
     if vpce:
         detail["vpcEndpointId"] = vpce
-        detail["vpcEndpointAccountId"] = account
+        detail["vpcEndpointAccountId"] = account_of(role_arn)
     if error_code:
-        detail["errorCode"] = error_code
-        detail["errorMessage"] = {
-            "DisabledException": f"{key_arn} is disabled.",
-            "KMSInvalidStateException": f"{key_arn} is pending deletion.",
-            "NotFoundException": f"Key '{key_arn}' does not exist",
-            "InvalidCiphertextException": None,
-        }.get(error_code, f"User: {user_identity.get('arn')} is not authorized to perform: kms:{name} on resource: "
-                          f"{key_arn} because no identity-based policy allows the kms:{name} action")
-        if detail["errorMessage"] is None:
-            del detail["errorMessage"]
+        _refuse(detail, error_code, name, key_arn, user_identity)
     else:
         detail["responseElements"] = {"keyId": key_arn} if name == "DescribeKey" else None
     event: dict[str, Any] = {
@@ -213,6 +165,66 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     if username:
         event["Username"] = username
     return event
+
+
+def _user_identity(identity: str, role_arn: str, session: str, at: datetime) -> tuple[dict[str, Any], str]:
+    """(the event's userIdentity, its Username): a session of the role, an IAM user, or an AWS service."""
+    account = account_of(role_arn)
+    if identity == "user":
+        return ({"type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{account}:user/Alice",
+                 "accountId": account, "accessKeyId": "AKIAEXAMPLEUSER", "userName": "Alice"}, "Alice")
+    if identity != "role":
+        return {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}, ""
+    role_name = Arn.parse(role_arn).name
+    principal = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
+    return {
+        "type": "AssumedRole", "principalId": f"{principal}:{session}",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", "accountId": account,
+        "accessKeyId": "ASIA" + principal[4:20],
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": principal, "arn": role_arn, "accountId": account,
+                              "userName": role_name},
+            "webIdFederationData": {},
+            "attributes": {"creationDate": (at.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "mfaAuthenticated": "false"},
+        },
+    }, session
+
+
+def _event_detail(at: datetime, name: str, user_identity: dict[str, Any], key_arn: str, account: str,
+                  source: str, event_id: str, key_in_request: bool) -> dict[str, Any]:
+    """The `CloudTrailEvent` record of a KMS call, before its outcome is written."""
+    params: dict[str, Any] = {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"} if name != "DescribeKey" else {}
+    if key_in_request or name != "Decrypt":
+        params["keyId"] = key_arn
+    return {
+        "eventVersion": "1.09", "userIdentity": user_identity,
+        "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": region_of(key_arn),
+        "sourceIPAddress": source,
+        "userAgent": "aws-sdk-go/1.44.0 (go1.21; linux; amd64)",
+        "requestParameters": params, "responseElements": None,
+        "requestID": str(uuid.uuid4()), "eventID": event_id, "readOnly": True,
+        "resources": [{"accountId": account_of(key_arn), "type": "AWS::KMS::Key", "ARN": key_arn}],
+        "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": account,
+        "eventCategory": "Management",
+        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                       "clientProvidedHostHeader": f"kms.{region_of(key_arn)}.amazonaws.com"},
+    }
+
+
+def _refuse(detail: dict[str, Any], error_code: str, name: str, key_arn: str, user_identity: dict[str, Any]) -> None:
+    """A refused call: its errorCode, and the errorMessage KMS writes for it (none for InvalidCiphertext)."""
+    detail["errorCode"] = error_code
+    message = {
+        "DisabledException": f"{key_arn} is disabled.",
+        "KMSInvalidStateException": f"{key_arn} is pending deletion.",
+        "NotFoundException": f"Key '{key_arn}' does not exist",
+        "InvalidCiphertextException": None,
+    }.get(error_code, f"User: {user_identity.get('arn')} is not authorized to perform: kms:{name} on resource: "
+                      f"{key_arn} because no identity-based policy allows the kms:{name} action")
+    if message is not None:
+        detail["errorMessage"] = message
 
 
 def _matches(event: dict[str, Any], attribute: dict[str, str]) -> bool:

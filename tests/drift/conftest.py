@@ -22,6 +22,7 @@ from standins.atlas import (
     deploy_role,
     expected_documents,
     mutate,
+    project_of_clusters,
     running_atlas,
     sample_control_plane,
     sample_project,
@@ -31,7 +32,7 @@ from standins.atlas import (
 )
 
 # The tests' vocabulary, imported from here.
-__all__ = ["KEY_ARN", "PRIVATE", "PROJECT", "PUBLIC", "AtlasState", "access_answer", "atlas", "atlas_uses", "create_key", "deploy_role", "expected_documents", "iam", "kms", "moto_url", "mutate", "running_atlas", "sample_control_plane", "sample_project", "snapshot", "snapshot_page", "write_stack"]
+__all__ = ["KEY_ARN", "PRIVATE", "PROJECT", "PUBLIC", "AtlasState", "access_answer", "atlas", "atlas_uses", "create_key", "deploy_role", "expected_documents", "iam", "kms", "moto_url", "mutate", "project_of_clusters", "running_atlas", "sample_control_plane", "sample_project", "snapshot", "snapshot_page", "write_stack"]
 
 
 @pytest.fixture()

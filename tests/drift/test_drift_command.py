@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from drift.cli import run
+from facts.atlas_api import ATLAS_CONCURRENCY
 
 from .conftest import PRIVATE, AtlasState, atlas_uses, create_key, deploy_role, expected_documents, mutate, write_stack
 
@@ -140,7 +141,8 @@ def test_a_500_then_success_is_retried(deployed: Path, atlas: AtlasState) -> Non
 
 
 def test_persistent_errors_give_up_after_bounded_retries(deployed: Path, atlas: AtlasState) -> None:
-    atlas.faults = ["500"] * 10
+    # Every answer a 500: the four first reads (made concurrently) take at most 4 x 3 attempts.
+    atlas.faults = ["500"] * 12
     start = time.monotonic()
     code, lines = drift("--stack-file", str(deployed))
     assert code == 2 and "answered 500" in lines[0] and "gave up after 3 attempts" in lines[0]
@@ -148,13 +150,13 @@ def test_persistent_errors_give_up_after_bounded_retries(deployed: Path, atlas: 
 
 
 def test_a_timeout_cannot_decide(deployed: Path, atlas: AtlasState) -> None:
-    atlas.faults = ["", "slow", "slow", "slow"]  # the role is asked first; then the addresses stall
+    atlas.faults_for["project"] = ["slow", "slow", "slow"]  # the addresses stall, every attempt
     code, lines = drift("--stack-file", str(deployed))
     assert code == 2 and "timed out after 1s" in lines[0]
 
 
 def test_malformed_json_cannot_decide(deployed: Path, atlas: AtlasState) -> None:
-    atlas.faults = ["", "malformed"]  # the role is asked first; then the addresses come back broken
+    atlas.faults_for["project"] = ["malformed"]  # the addresses come back broken
     code, lines = drift("--stack-file", str(deployed))
     assert code == 2 and "malformed JSON" in lines[0]
 
@@ -170,9 +172,14 @@ def test_a_stack_without_a_deployed_role_cannot_decide(tmp_path: Path, atlas: At
 
 
 def test_an_explicit_role_arn_skips_the_tag_search(tmp_path: Path, atlas: AtlasState, iam: Any, key: str) -> None:
-    arn = deploy_role(iam, "other-name", expected_documents(key_arn=key))
+    # Two roles carry the stack's tags and Atlas reports none: the tag search cannot choose.
+    arn = deploy_role(iam, "prod", expected_documents(key_arn=key), name="atlas-kms-role-blue")
+    deploy_role(iam, "prod", expected_documents(key_arn=key), name="atlas-kms-role-green")
     atlas_uses(atlas, key)
-    code, lines = drift("--stack-file", str(write_stack(tmp_path, "prod", key_arn=key)), "--role-arn", arn)
+    stack = write_stack(tmp_path, "prod", key_arn=key)
+    code, lines = drift("--stack-file", str(stack))
+    assert code == 2 and "2 IAM roles carry the tags of stack prod" in lines[0], lines
+    code, lines = drift("--stack-file", str(stack), "--role-arn", arn)
     assert code == 0, lines
 
 
@@ -183,13 +190,17 @@ def test_all_stacks_are_checked_concurrently_and_the_worst_exit_code_wins(tmp_pa
         deploy_role(iam, stack, expected_documents(key_arn=key))
         write_stack(tmp_path, stack, key_arn=key)
     (tmp_path / "Pulumi.yaml").write_text("name: atlas-kms\n")
-    # The stand-in holds every answer until the three stacks each have a request in flight: checked one
-    # after another, the first would wait alone (until the gate gives up) and never see another. The
-    # client's timeout is longer than the gate's, so no retry can pose as a second stack.
-    atlas.hold_until, atlas.max_in_flight = 3, 0
+    # The stand-in holds every answer until 8 requests are in flight. Before any answer, one stack has at
+    # most its 3 first reads in flight (cloudProviderAccess, ipAddresses, encryptionAtRest: the rest
+    # waits for them) and the run 1 control-plane read: two stacks reach 7 at most, so 8 in flight means
+    # the three stacks' reads were in flight at once. Checked one after another, the first stack would
+    # wait alone (until the gate gives up). The client's timeout is longer than the gate's, so no retry
+    # can pose as another stack; the client's pool (ATLAS_CONCURRENCY) lets 8 be in flight.
+    assert ATLAS_CONCURRENCY >= 8
+    atlas.hold_until, atlas.max_in_flight = 8, 0
     code, body = report("--timeout", "60", "--all-stacks", "--dir", str(tmp_path))
     assert code == 0 and [r["stack"] for r in body] == ["dev", "prod", "staging"]
-    assert atlas.max_in_flight == 3, f"at most {atlas.max_in_flight} stack(s) in flight at once"
+    assert atlas.max_in_flight >= 8, f"at most {atlas.max_in_flight} request(s) in flight at once"
     # The worst exit code wins: drift (1) over in sync (0), and could-not-decide (2) over both.
     deploy_role(iam, "qa", expected_documents(key_arn=create_key(kms)))  # the role may use another key only
     write_stack(tmp_path, "qa", key_arn=key)
