@@ -21,8 +21,10 @@ from core.arns import Arn, ArnError, RoleArn, account_of, key_id_of, parse_key_a
 from core.errors import ReadError
 from core.facts import Snapshot
 from core.ips import AddressError, AddressSet, ClusterAddresses, build_address_set
+from core.lifecycle import AtlasEncryption
+from core.plan import probe_generations, probe_regions
 from core.policies import RESTORE_ACTIONS
-from core.settings import MAX_KEY_GENERATION, NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
+from core.settings import NAMESPACE, TAG_PROJECT, TAG_STACK, Settings
 from drift.aws_iam import (
     LivePolicy,
     RoleIndex,
@@ -80,19 +82,14 @@ def _created_key(kms: Any, settings: Any) -> str | None:
     return key_arn_of(kms, settings.generation_alias(settings.key_generation))
 
 
-def _generations(kms: Any, settings: Any, judged_key: str | None) -> list[str]:
-    """ARNs of the created generations the stack retains, found by their aliases as the program finds
-    them (upward from 1 until one is missing; one DescribeKey each), the judged key and retired ones aside."""
-    found = []
-    for generation in range(1, MAX_KEY_GENERATION + 1):
-        arn = key_arn_of(kms, settings.generation_alias(generation))
-        if arn is None:
-            if generation >= settings.key_generation:
-                break
-            continue
-        if generation not in settings.retired_generations and arn != judged_key:
-            found.append(arn)
-    return found
+def _generations(kms_in: Callable[[str], Any], settings: Any, judged_key: str | None, held: Any) -> list[str]:
+    """ARNs of the created generations the stack retains, found by their aliases with the program's own
+    probe (core.plan.probe_generations: the key's region and the held key's, upward until one is missing;
+    one DescribeKey each), the judged key and retired ones aside."""
+    atlas = AtlasEncryption(enabled=True, key_id=held if isinstance(held, str) and held else None)
+    found = probe_generations(settings, probe_regions(settings, atlas),
+                              lambda alias, region: key_arn_of(kms_in(region), alias))
+    return [arn for g, arn in sorted(found.items()) if g not in settings.retired_generations and arn != judged_key]
 
 
 def _restore_allowed(settings: Any, identity: list[Labeled], policy: dict[str, Any] | None, role_arn: str,
@@ -305,14 +302,15 @@ def _read_stack(stack_file: _StackFile, reads: _AtlasReads, iam: Any, role_name:
     if restores:
         reads.start_snapshots(clusters)
     addresses = build_address_set(reads.atlas.control_plane_outbound(), clusters, settings.selection)
-    kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
+    kms_in = kms_for or (lambda r: boto3.client("kms", region_name=r))
+    kms = kms_in(settings.key_region)
     judged_key = _judged_key(kms, settings, key_arn)
     policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
     ear, ear_note = _outcome(reads.encryption.result)
     # Warnings only: a malformed gateway list never hides the verdict.
     gateways, gateway_note = _outcome(reads.atlas.gateways)
     held = (ear or {}).get("customerMasterKeyID")
-    generations = _generations(kms, settings, judged_key)
+    generations = _generations(lambda r: kms if r == settings.key_region else kms_in(r), settings, judged_key, held)
     other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
                                *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
     endpoints, endpoints_note = _outcome(reads.endpoints.result) if reads.endpoints is not None else (None, "")
