@@ -701,16 +701,26 @@ def test_a_deleted_parts_arn_is_known_from_its_state_without_its_attachments_inp
     assert judge(digest).refusals == ()
 
 
-def test_the_exclusive_inline_policies_follow_a_grown_or_shrunk_inline_split() -> None:
-    grown_inline = preview(atlas_addresses(TWO_PARTS), atlas_addresses(THREE_PARTS), kind="inline", key="foreign")
-    assert listed(grown_inline, ROLE_INLINE) == [inline_name(3), inline_name(2), inline_name(1)]
-    verdict = judge(grown_inline)
-    assert verdict.refusals == () and urns(grown_inline, ROLE_INLINE)[0] in verdict.targets
-    shrunk = preview(atlas_addresses(THREE_PARTS), atlas_addresses(TWO_PARTS), kind="inline", key="foreign")
-    assert judge(shrunk).refusals == ()
-    # An auto-name the preview does not know yet stands for the created part, as an ARN does.
-    listed(grown_inline, ROLE_INLINE)[0] = UNKNOWN
-    assert judge(grown_inline).refusals == ()
+def test_the_exclusive_inline_policies_stay_the_same_when_addresses_change() -> None:
+    """The program writes one inline policy (all of a role's inline policies share 10,240 characters)."""
+    digest = preview(BEFORE, AFTER_ADDED, kind="inline", key="foreign")
+    assert find(digest, ROLE_INLINE)["op"] == "same" and listed(digest, ROLE_INLINE) == [inline_name(1)]
+    assert judge(digest).exit_code == 0
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["name-known", "name-unknown"])
+def test_the_exclusive_inline_policies_follow_an_inline_part_created_alongside(known: bool) -> None:
+    """Were the inline split to grow, the list gains the created part's auto-name (known in a preview, or not)."""
+    digest = preview(BEFORE, AFTER_ADDED, kind="inline", key="foreign")
+    document = find(digest, f"{NAME}-kms-inline-1")["newState"]["inputs"]["policy"]
+    digest["steps"].append(step("create", INLINE, f"{NAME}-kms-inline-2", None, inline_inputs(2, document)))
+    found = find(digest, ROLE_INLINE)
+    new = exclusive_inline_inputs([inline_name(2) if known else UNKNOWN, inline_name(1)])
+    digest["steps"][digest["steps"].index(found)] = step("update", INLINE_EXCLUSIVE, ROLE_INLINE,
+                                                         found["oldState"]["inputs"], new)
+    verdict = judge(digest)
+    assert verdict.refusals == ()
+    assert urns(digest, ROLE_INLINE)[0] in verdict.targets
 
 
 @pytest.mark.parametrize(("edit", "why"), [
