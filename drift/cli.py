@@ -154,6 +154,38 @@ def _denied(trail: Any, report: Report, role_arn: str, keys: list[str], since: d
         report.notes.append(f"CloudTrail: {found.caveat}")
 
 
+def _judged_key(kms: Any, settings: Any, key_arn: str | None) -> str | None:
+    """The key to judge against: `--key-arn`, the stack's `keyArn`, or the created key by its alias; never
+    taken from the policies being judged."""
+    if key_arn:
+        return str(parse_key_arn(key_arn, "--key-arn"))
+    if settings.key_arn:
+        return str(settings.key_arn)
+    return _created_key(kms, settings)
+
+
+def _atlas_views(atlas: AtlasClient, settings: Any) -> tuple[dict[str, Any] | None, str, list[tuple[str, str, str]], str,
+                                                              list[dict[str, Any]] | None, str]:
+    """Atlas's encryption at rest, its gateways and (private networking) its KMS private endpoints, each with
+    why it could not be read ("" when it was)."""
+    try:
+        ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
+    except ReadError as exc:
+        ear, ear_note = None, str(exc)
+    try:
+        gateways, gateway_note = atlas.gateways(), ""
+    except ReadError as exc:
+        gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
+    endpoints: list[dict[str, Any]] | None = None
+    endpoints_note = ""
+    if settings.uses_private:
+        try:
+            endpoints = atlas.kms_private_endpoints(settings.project_id)
+        except ReadError as exc:
+            endpoints_note = str(exc)
+    return ear, ear_note, gateways, gateway_note, endpoints, endpoints_note
+
+
 def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None = None,
                 roles: Callable[[], RoleIndex] | None = None, kms_for: Callable[[str], Any] | None = None,
                 key_arn: str | None = None, trail_for: Callable[[str], Any] | None = None,
@@ -180,34 +212,13 @@ def check_stack(path: Path, atlas: AtlasClient, iam: Any, role_arn: str | None =
         clusters = atlas.project_clusters(settings.project_id)
         addresses = build_address_set(atlas.control_plane_outbound(), clusters, settings.selection)
         kms = (kms_for or (lambda r: boto3.client("kms", region_name=r)))(settings.key_region)
-        # The key to judge against comes from the stack, or from the key itself: never from the
-        # policies being judged.
-        if key_arn:
-            judged_key: str | None = str(parse_key_arn(key_arn, "--key-arn"))
-        elif settings.key_arn:
-            judged_key = str(settings.key_arn)
-        else:
-            judged_key = _created_key(kms, settings)
+        judged_key = _judged_key(kms, settings, key_arn)
         policy, note = read_key_policy(kms, judged_key) if judged_key else (None, "")
-        try:
-            ear, ear_note = atlas.encryption_at_rest(settings.project_id), ""
-        except ReadError as exc:
-            ear, ear_note = None, str(exc)
-        try:
-            gateways, gateway_note = atlas.gateways(), ""
-        except ReadError as exc:
-            gateways, gateway_note = [], str(exc)  # warnings only: a malformed gateway list never hides the verdict
+        ear, ear_note, gateways, gateway_note, endpoints, endpoints_note = _atlas_views(atlas, settings)
         held = (ear or {}).get("customerMasterKeyID")
         generations = _generations(kms, settings, judged_key)
         other_keys = tuple(sorted({*map(str, settings.retained_key_arns), *generations, *settings.replica_key_arns,
                                    *([held] if isinstance(held, str) and held.startswith("arn:") else [])} - {judged_key}))
-        endpoints: list[dict[str, Any]] | None = None
-        endpoints_note = ""
-        if settings.uses_private:
-            try:
-                endpoints = atlas.kms_private_endpoints(settings.project_id)
-            except ReadError as exc:
-                endpoints_note = str(exc)
         evidence = Evidence(role_arn=role_arn, key_arn=judged_key, identity=identity, key_policy=policy,
                             key_policy_note=note, atlas=ear, atlas_note=ear_note, gateways=gateways,
                             other_keys=other_keys, network=settings.network,

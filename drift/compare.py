@@ -249,25 +249,30 @@ def _judge_policies(report: Report, addresses: AddressSet, expected: Ranges, e: 
     if not e.identity:
         report.notes.append("the role has no policy attached at all")
     if enforce_ip:
-        any_allowed = Ranges.none()
-        for r in allowed.values():
-            any_allowed |= r
-        stale = any_allowed - expected
-        if not stale.is_empty() and (~expected - stale).is_empty():
-            # No IP condition somewhere: listing the complement of Atlas's set would be noise.
-            layer = "key policy" if not (direct_any & stale).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
-                                           f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
-            stale = Ranges.none()
-        for cidr in stale.cidrs():
-            layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
-            report.findings.append(Finding("stale", layer, (cidr,)))
+        _stale(report, addresses, expected, allowed, direct_any)
     for x in excess(e.identity, e.key_policy, role_arn=e.role_arn, key_arn=key_arn, also=e.other_keys):
         if not enforce_ip and x.what.startswith("no source-IP condition"):
             continue  # sourceIps.enforce: false asks for exactly that
         layer = "role policy" if x.layer == "role" else x.layer
         report.findings.append(Finding("excess", layer, detail=f"{layer} {x.policy}, statement {x.sid}: {x.what}"))
     return allowed
+
+
+def _stale(report: Report, addresses: AddressSet, expected: Ranges, allowed: dict[str, Ranges], direct_any: Ranges) -> None:
+    """`stale` findings: addresses allowed for some action that Atlas does not use, by the layer that allows them."""
+    any_allowed = Ranges.none()
+    for r in allowed.values():
+        any_allowed |= r
+    stale = any_allowed - expected
+    if not stale.is_empty() and (~expected - stale).is_empty():
+        # No IP condition somewhere: listing the complement of Atlas's set would be noise.
+        layer = "key policy" if not (direct_any & stale).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, detail=f"{layer} allows every address, not only Atlas's "
+                                       f"{len(addresses.cidrs)} CIDRs (no source-IP condition)"))
+        stale = Ranges.none()
+    for cidr in stale.cidrs():
+        layer = "key policy" if not (direct_any & Ranges.of([cidr])).is_empty() else "role policy"
+        report.findings.append(Finding("stale", layer, (cidr,)))
 
 
 # A stand-in for "some VPC endpoint" when neither the stack nor Atlas names one: the private path

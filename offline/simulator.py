@@ -370,6 +370,76 @@ def _allowed(live: _Live, role: str, key: str, action: str,
                              role_arn=role, key_arn=key, action=action, vpce=vpce)
 
 
+@dataclass
+class _Judged:
+    """What every state of one update is judged against: the update's start and end, Atlas's addresses,
+    the keys kept for restores, and the policy of a key the program does not write."""
+
+    steps: list[Step]
+    before: ProgramRun
+    after: ProgramRun
+    addresses: Ranges
+    kept: set[str]
+    external: Callable[[str], dict[str, Any] | None]
+    start: _Live = field(init=False)
+    end: _Live = field(init=False)
+    cache: dict[tuple[str, str, str, str], Ranges] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.start = _live(self.steps, frozenset(), self.before, self.after)
+        self.end = _live(self.steps, frozenset(range(len(self.steps))), self.before, self.after)
+        self.ear_steps = {i for i, s in enumerate(self.steps)
+                          if s.key[0] == EAR and s.kind in ("update", "replace", "create", "import")}
+
+    def required(self, role_then: str | None, then: _Live, key: str, action: str) -> Ranges:
+        marker = (role_then or "", "start" if then is self.start else "end", key, action)
+        if marker not in self.cache:
+            self.cache[marker] = self.addresses & _allowed(then, role_then, key, action, self.external) if role_then \
+                else Ranges.none()
+        return self.cache[marker]
+
+    def needed(self, live: _Live, state: frozenset[int]) -> list[tuple[str, tuple[str, ...], str, _Live, str | None]]:
+        """(key, actions, why, the state whose grants it relies on, the role then): what worked before must keep
+        working; a key Atlas is newly pointed at must already work as the end state has it."""
+        held_before, held_now = _atlas_key(self.start), _atlas_key(live)
+        role_start, role_end = _atlas_role(self.start), _atlas_role(self.end)
+        needed: list[tuple[str, tuple[str, ...], str, _Live, str | None]] = []
+        if held_before:
+            needed.append((held_before, USE_ACTIONS, "the key Atlas held when the update began", self.start, role_start))
+        if held_now and held_now != held_before and self.ear_steps & state:
+            needed.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", self.end, role_end))
+        needed += [(k, RESTORE_ACTIONS, "a key retained for restores", self.start, role_start) for k in sorted(self.kept)]
+        return needed
+
+    def gaps(self, state: frozenset[int]) -> list[Gap]:
+        live = _live(self.steps, state, self.before, self.after)
+        role = _atlas_role(live)
+        if role is None:
+            return []  # Atlas has no role yet: it uses no key
+        done = tuple(str(self.steps[i]) for i in sorted(state))
+        found = []
+        require, endpoints = _private_state(live)
+        if not require and endpoints and _private_state(self.start)[0]:
+            # Atlas refuses turning requirePrivateNetworking off while endpoints exist (MongoDB docs).
+            found.append(Gap(done, _atlas_key(live) or "", "", [], "Atlas refuses: requirePrivateNetworking turned off "
+                             "while KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
+        # With private networking required and an endpoint ACTIVE, Atlas calls KMS through it (a request
+        # with aws:SourceVpce and no aws:SourceIp); until then, from its public addresses.
+        private = endpoints if require else []
+        for key, actions, why, then, role_then in self.needed(live, state):
+            for action in actions:
+                if private:
+                    # Atlas may call through any of its ACTIVE endpoints: each must be allowed.
+                    denied = [v for v in private if _allowed(live, role, key, action, self.external, v).is_empty()]
+                    if denied:
+                        found.append(Gap(done, key, action, denied, why + ", through Atlas's VPC endpoint"))
+                    continue
+                missing = self.required(role_then, then, key, action) - _allowed(live, role, key, action, self.external)
+                if not missing.is_empty():
+                    found.append(Gap(done, key, action, missing.cidrs(), why))
+        return found
+
+
 def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterable[str] | None = None,
                retained: Iterable[str] = (), external_key_policy: Callable[[str], dict[str, Any] | None] = aws_default_key_policy,
                replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0) -> Transition:
@@ -389,58 +459,13 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
     addresses = Ranges.of(list(atlas_addresses) if atlas_addresses is not None else
                           (after.outputs.get("allowedCidrs") or before.outputs.get("allowedCidrs") or []))
     kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
-    ear_steps = {i for i, s in enumerate(steps) if s.key[0] == EAR and s.kind in ("update", "replace", "create", "import")}
-    start = _live(steps, frozenset(), before, after)
-    end = _live(steps, frozenset(range(len(steps))), before, after)
-    held_before = _atlas_key(start)
     result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
                         options={"atlas_addresses": atlas_addresses, "retained": retained,
                                  "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
     result.forgotten = [s.key for s in steps if s.kind == "delete"]
-    cache: dict[tuple[str, str, str, str], Ranges] = {}
-
-    def required(role_then: str | None, then: _Live, key: str, action: str) -> Ranges:
-        marker = (role_then or "", "start" if then is start else "end", key, action)
-        if marker not in cache:
-            cache[marker] = addresses & _allowed(then, role_then, key, action, external_key_policy) if role_then \
-                else Ranges.none()
-        return cache[marker]
-
-    role_start, role_end = _atlas_role(start), _atlas_role(end)
+    judged = _Judged(steps, before, after, addresses, kept, external_key_policy)
     for state in ideals:
-        live = _live(steps, state, before, after)
-        role = _atlas_role(live)
-        if role is None:
-            continue  # Atlas has no role yet: it uses no key
-        held_now = _atlas_key(live)
-        # (key, actions, why, the state whose grants it relies on): what worked before must keep
-        # working; a key Atlas is newly pointed at must already work as the end state has it.
-        needed: list[tuple[str, tuple[str, ...], str, _Live, str | None]] = []
-        if held_before:
-            needed.append((held_before, USE_ACTIONS, "the key Atlas held when the update began", start, role_start))
-        if held_now and held_now != held_before and ear_steps & state:
-            needed.append((held_now, USE_ACTIONS, "the key Atlas has just been pointed at", end, role_end))
-        needed += [(k, RESTORE_ACTIONS, "a key retained for restores", start, role_start) for k in sorted(kept)]
-        done = tuple(str(steps[i]) for i in sorted(state))
-        require, endpoints = _private_state(live)
-        if not require and endpoints and _private_state(start)[0]:
-            # Atlas refuses turning requirePrivateNetworking off while endpoints exist (MongoDB docs).
-            result.gaps.append(Gap(done, held_now or "", "", [], "Atlas refuses: requirePrivateNetworking turned off while "
-                                   "KMS private endpoints still exist (CANNOT_DISABLE_..._WHILE_PRIVATE_ENDPOINTS_EXIST)"))
-        # With private networking required and an endpoint ACTIVE, Atlas calls KMS through it (a request
-        # with aws:SourceVpce and no aws:SourceIp); until then, from its public addresses.
-        private = endpoints if require else []
-        for key, actions, why, then, role_then in needed:
-            for action in actions:
-                if private:
-                    # Atlas may call through any of its ACTIVE endpoints: each must be allowed.
-                    denied = [v for v in private if _allowed(live, role, key, action, external_key_policy, v).is_empty()]
-                    if denied:
-                        result.gaps.append(Gap(done, key, action, denied, why + ", through Atlas's VPC endpoint"))
-                    continue
-                missing = required(role_then, then, key, action) - _allowed(live, role, key, action, external_key_policy)
-                if not missing.is_empty():
-                    result.gaps.append(Gap(done, key, action, missing.cidrs(), why))
+        result.gaps += judged.gaps(state)
     return result
 
 

@@ -132,6 +132,48 @@ def _as_params(value: Any, shape: Shape) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------- events
+def _user_identity(identity: str, role_arn: str, session: str, at: datetime) -> tuple[dict[str, Any], str]:
+    """(userIdentity, Username) of the caller: "role" (an AssumedRole session of `role_arn`), "user" (an IAM
+    user) or "service" (AWSService)."""
+    account = account_of(role_arn)
+    role_name = Arn.parse(role_arn).name
+    principal = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
+    if identity == "role":
+        return {
+            "type": "AssumedRole", "principalId": f"{principal}:{session}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", "accountId": account,
+            "accessKeyId": "ASIA" + principal[4:20],
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": principal, "arn": role_arn, "accountId": account,
+                                  "userName": role_name},
+                "webIdFederationData": {},
+                "attributes": {"creationDate": (at.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                               "mfaAuthenticated": "false"},
+            },
+        }, session
+    if identity == "user":
+        return {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{account}:user/Alice",
+                "accountId": account, "accessKeyId": "AKIAEXAMPLEUSER", "userName": "Alice"}, "Alice"
+    return {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}, ""
+
+
+def _outcome(detail: dict[str, Any], name: str, key_arn: str, error_code: str | None) -> None:
+    """The call's error (as KMS words it) or its response."""
+    if not error_code:
+        detail["responseElements"] = {"keyId": key_arn} if name == "DescribeKey" else None
+        return
+    detail["errorCode"] = error_code
+    detail["errorMessage"] = {
+        "DisabledException": f"{key_arn} is disabled.",
+        "KMSInvalidStateException": f"{key_arn} is pending deletion.",
+        "NotFoundException": f"Key '{key_arn}' does not exist",
+        "InvalidCiphertextException": None,
+    }.get(error_code, f"User: {detail['userIdentity'].get('arn')} is not authorized to perform: kms:{name} on "
+                      f"resource: {key_arn} because no identity-based policy allows the kms:{name} action")
+    if detail["errorMessage"] is None:
+        del detail["errorMessage"]
+
+
 def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, key_arn: str = KEY_ARN,
               source_ip: str = "198.51.100.7", vpce: str | None = None, error_code: str | None = None,
               identity: str = "role", session: str = "atlas-kms-session", key_in_request: bool = True,
@@ -144,30 +186,7 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     `identity`: "role" (an AssumedRole session of `role_arn`), "user" (an IAM user), "service" (AWSService).
     """
     account = account_of(role_arn)
-    role_name = Arn.parse(role_arn).name
-    key_account = account_of(key_arn)
-    principal = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
-    if identity == "role":
-        user_identity: dict[str, Any] = {
-            "type": "AssumedRole", "principalId": f"{principal}:{session}",
-            "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", "accountId": account,
-            "accessKeyId": "ASIA" + principal[4:20],
-            "sessionContext": {
-                "sessionIssuer": {"type": "Role", "principalId": principal, "arn": role_arn, "accountId": account,
-                                  "userName": role_name},
-                "webIdFederationData": {},
-                "attributes": {"creationDate": (at.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                               "mfaAuthenticated": "false"},
-            },
-        }
-        username = session
-    elif identity == "user":
-        user_identity = {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{account}:user/Alice",
-                         "accountId": account, "accessKeyId": "AKIAEXAMPLEUSER", "userName": "Alice"}
-        username = "Alice"
-    else:
-        user_identity = {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}
-        username = ""
+    user_identity, username = _user_identity(identity, role_arn, session, at)
     params: dict[str, Any] = {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"} if name != "DescribeKey" else {}
     if key_in_request or name != "Decrypt":
         params["keyId"] = key_arn
@@ -180,7 +199,7 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
         "userAgent": "aws-sdk-go/1.44.0 (go1.21; linux; amd64)",
         "requestParameters": params, "responseElements": None,
         "requestID": str(uuid.uuid4()), "eventID": event_id, "readOnly": True,
-        "resources": [{"accountId": key_account, "type": "AWS::KMS::Key", "ARN": key_arn}],
+        "resources": [{"accountId": account_of(key_arn), "type": "AWS::KMS::Key", "ARN": key_arn}],
         "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": account,
         "eventCategory": "Management",
         "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
@@ -189,19 +208,7 @@ def kms_event(*, at: datetime, name: str = "Decrypt", role_arn: str = ROLE_ARN, 
     if vpce:
         detail["vpcEndpointId"] = vpce
         detail["vpcEndpointAccountId"] = account
-    if error_code:
-        detail["errorCode"] = error_code
-        detail["errorMessage"] = {
-            "DisabledException": f"{key_arn} is disabled.",
-            "KMSInvalidStateException": f"{key_arn} is pending deletion.",
-            "NotFoundException": f"Key '{key_arn}' does not exist",
-            "InvalidCiphertextException": None,
-        }.get(error_code, f"User: {user_identity.get('arn')} is not authorized to perform: kms:{name} on resource: "
-                          f"{key_arn} because no identity-based policy allows the kms:{name} action")
-        if detail["errorMessage"] is None:
-            del detail["errorMessage"]
-    else:
-        detail["responseElements"] = {"keyId": key_arn} if name == "DescribeKey" else None
+    _outcome(detail, name, key_arn, error_code)
     event: dict[str, Any] = {
         "EventId": event_id, "EventName": name, "ReadOnly": "true", "EventTime": at.astimezone(UTC),
         "EventSource": "kms.amazonaws.com",
