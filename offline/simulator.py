@@ -370,6 +370,37 @@ def _allowed(live: _Live, role: str, key: str, action: str,
                              role_arn=role, key_arn=key, action=action, vpce=vpce)
 
 
+def targeted(steps: list[Step], before: ProgramRun, after: ProgramRun, targets: Iterable[str]) -> list[Step]:
+    """The steps `pulumi up --target URN ...` takes: only those of the targeted resources; the others keep
+    their old state (an untargeted create is skipped, an untargeted delete left). Raises EngineRefusedError
+    where the engine refuses: a target that names no resource, or a targeted resource that needs (depends on,
+    is a child of, or is provisioned by) a resource whose create is not targeted (pulumi/pulumi
+    pkg/engine/deployment.go checkTargets; pkg/resource/deploy/step_generator.go, skippedCreates)."""
+    wanted = set(targets)
+    urns = {(r.type, r.name): r.urn for r in before.registrations if not r.unmanaged}
+    urns |= {(r.type, r.name): r.urn for r in after.registrations}
+    unknown = sorted(wanted - set(urns.values()))
+    if unknown:
+        raise EngineRefusedError(f"no resource named '{unknown[0]}' found")
+    skipped = {urns[s.key] for s in steps if s.kind in ("create", "import") and urns[s.key] not in wanted}
+    kept = [s for s in steps if urns[s.key] in wanted]
+    by_key = {(r.type, r.name): r for r in after.registrations}
+    for s in kept:
+        r = by_key.get(s.key)
+        if r is None or s.kind in ("delete", "delete-replaced"):
+            continue
+        for dep in [*r.dependencies, r.parent, r.provider.rsplit("::", 1)[0] if r.provider else ""]:
+            if dep in skipped:
+                raise EngineRefusedError(f"Resource '{r.urn}' depends on '{dep}' which was was not specified in "
+                                         "--target list.")
+    return kept
+
+
+def applied(t: Transition) -> ProgramRun:
+    """The state the update leaves once every one of its steps has run (with targets: the targeted ones)."""
+    return stopped_at(t, frozenset(range(len(t.steps))))
+
+
 @dataclass
 class _Judged:
     """What every state of one update is judged against: the update's start and end, Atlas's addresses,
@@ -442,15 +473,20 @@ class _Judged:
 
 def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterable[str] | None = None,
                retained: Iterable[str] = (), external_key_policy: Callable[[str], dict[str, Any] | None] = aws_default_key_policy,
-               replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0) -> Transition:
+               replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0,
+               targets: Iterable[str] | None = None) -> Transition:
     """Every state between `before` (applied) and `after`, judged as Atlas would be served.
 
     `atlas_addresses`: the addresses Atlas uses during the update (default: `after`'s allowedCidrs, or
     `before`'s when `after` allows none).
     `retained`: keys that snapshots need in both runs (default: in both runs' retainedKeyArns).
     `external_key_policy`: the policy of a key the program does not write (default: AWS's default).
+    `targets`: the URNs of `pulumi up --target`: only their steps run (`targeted`).
     """
     steps = plan(before, after, replace)
+    if targets is not None:
+        targets = tuple(targets)
+        steps = targeted(steps, before, after, targets)
     needs = _prerequisites(steps, before, after)
     relevant = {i for i, s in enumerate(steps) if s.key[0] in RELEVANT}
     ideals, exhaustive = _ideals(needs, relevant, limit, seed)
@@ -460,7 +496,7 @@ def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterab
                           (after.outputs.get("allowedCidrs") or before.outputs.get("allowedCidrs") or []))
     kept = set(retained) or (set(before.outputs.get("retainedKeyArns") or []) & set(after.outputs.get("retainedKeyArns") or []))
     result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
-                        options={"atlas_addresses": atlas_addresses, "retained": retained,
+                        options={"atlas_addresses": atlas_addresses, "retained": retained, "targets": targets,
                                  "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
     result.forgotten = [s.key for s in steps if s.kind == "delete"]
     judged = _Judged(steps, before, after, addresses, kept, external_key_policy)
