@@ -40,7 +40,7 @@ from typing import Any, Literal
 from core.arns import account_of, key_id_of, partition_of_arn
 from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from drift.evaluate import Ranges, effective_allowed
-from offline.harness import ProgramRun, Registration
+from offline.harness import ProgramRun, Registration, engine_urn
 from offline.model import (
     ATTACH,
     ATTACH_EXCLUSIVE,
@@ -371,14 +371,15 @@ def _allowed(live: _Live, role: str, key: str, action: str,
 
 
 def targeted(steps: list[Step], before: ProgramRun, after: ProgramRun, targets: Iterable[str]) -> list[Step]:
-    """The steps `pulumi up --target URN ...` takes: only those of the targeted resources; the others keep
-    their old state (an untargeted create is skipped, an untargeted delete left). Raises EngineRefusedError
+    """The steps `pulumi up --target URN ...` takes (URNs as the engine writes them, `engine_urn`): only those
+    of the targeted resources; the others keep their old state (an untargeted create is skipped, an
+    untargeted delete left). Raises EngineRefusedError
     where the engine refuses: a target that names no resource, or a targeted resource that needs (depends on,
     is a child of, or is provisioned by) a resource whose create is not targeted (pulumi/pulumi
     pkg/engine/deployment.go checkTargets; pkg/resource/deploy/step_generator.go, skippedCreates)."""
-    wanted = set(targets)
-    urns = {(r.type, r.name): r.urn for r in before.registrations if not r.unmanaged}
-    urns |= {(r.type, r.name): r.urn for r in after.registrations}
+    wanted = {engine_urn(t) for t in targets}
+    urns = {(r.type, r.name): engine_urn(r.urn) for r in before.registrations if not r.unmanaged}
+    urns |= {(r.type, r.name): engine_urn(r.urn) for r in after.registrations}
     unknown = sorted(wanted - set(urns.values()))
     if unknown:
         raise EngineRefusedError(f"no resource named '{unknown[0]}' found")
@@ -389,9 +390,9 @@ def targeted(steps: list[Step], before: ProgramRun, after: ProgramRun, targets: 
         r = by_key.get(s.key)
         if r is None or s.kind in ("delete", "delete-replaced"):
             continue
-        for dep in [*r.dependencies, r.parent, r.provider.rsplit("::", 1)[0] if r.provider else ""]:
+        for dep in map(engine_urn, [*r.dependencies, r.parent, r.provider.rsplit("::", 1)[0] if r.provider else ""]):
             if dep in skipped:
-                raise EngineRefusedError(f"Resource '{r.urn}' depends on '{dep}' which was was not specified in "
+                raise EngineRefusedError(f"Resource '{engine_urn(r.urn)}' depends on '{dep}' which was was not specified in "
                                          "--target list.")
     return kept
 
