@@ -158,6 +158,16 @@ def _inputs(state: Any) -> Mapping[str, Any] | None:
     return inputs if isinstance(inputs, Mapping) else {}
 
 
+def digest_steps(digest: Mapping[str, Any]) -> list[DigestStep]:
+    """The digest's steps, read as the guard reads them. Raises DigestError."""
+    return _steps(digest)
+
+
+def document_of(inputs: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    """The parsed policy document of a state's inputs, None when the preview does not show it."""
+    return _document(inputs, key, "")[0]
+
+
 def _steps(digest: Mapping[str, Any]) -> list[DigestStep]:
     if not isinstance(digest, Mapping):
         raise DigestError("not a preview digest (expected the JSON object `pulumi preview --json` prints)")
@@ -742,10 +752,34 @@ def read_digest(path: str) -> Mapping[str, Any]:
     return digest
 
 
+def _drift_report(path: str | None, report: Callable[[str], None]) -> Any:
+    """The drift command's JSON report, for the summary only: unreadable, it is left out (and said so)."""
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report(f"drift guard: the summary says nothing of where Atlas uses the addresses: cannot read {path} ({exc})")
+        return None
+
+
+def _summarise(path: str | None, text: Callable[[], str], report: Callable[[str], None]) -> None:
+    if path is None:
+        return
+    try:
+        with Path(path).open("a", encoding="utf-8") as f:
+            f.write(text())
+    except OSError as exc:
+        report(f"drift guard: cannot write the summary to {path} ({exc})")
+
+
 def main(argv: Sequence[str], *, out: Callable[[str], None] = print,
          err: Callable[[str], None] | None = None) -> int:
-    """`python -m drift guard PREVIEW_JSON [--json]`: 0 go ahead (the targets printed), 1 a person is
-    needed (one line per step), 2 the digest cannot be read (a message on stderr)."""
+    """`python -m drift guard PREVIEW_JSON [--json] [--summary FILE [--report DRIFT_JSON]]`: 0 go ahead (the
+    targets printed), 1 a person is needed (one line per step), 2 the digest cannot be read (a message on
+    stderr). `--summary` appends the verdict as markdown (drift/summary.py) whatever it is."""
+    from drift import summary  # it reads the guard's own types
+
     parser = argparse.ArgumentParser(
         prog="python -m drift guard",
         description="Judge a `pulumi preview --json` digest: exit 0 when every change is only Atlas's address "
@@ -754,15 +788,23 @@ def main(argv: Sequence[str], *, out: Callable[[str], None] = print,
     parser.add_argument("preview", metavar="PREVIEW_JSON", help="the output of `pulumi preview --json --show-sames` "
                                                                 "(- for standard input)")
     parser.add_argument("--json", action="store_true", help="a machine-readable verdict")
+    parser.add_argument("--summary", metavar="FILE", help="append a markdown summary of the verdict to FILE "
+                                                          "(in GitHub Actions: $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--report", metavar="DRIFT_JSON", help="the drift command's --json report taken before the "
+                                                               "update: the summary says where Atlas uses each address")
     args = parser.parse_args(list(argv))
     report = err or (lambda text: print(text, file=sys.stderr))
     try:
-        verdict = judge(read_digest(args.preview))
+        digest = read_digest(args.preview)
+        verdict = judge(digest)
     except DigestError as exc:
         report(f"drift guard: cannot judge the preview: {exc}")
+        why = str(exc)
+        _summarise(args.summary, lambda: summary.unjudged(why), report)
         if args.json:
             out(json.dumps({"schemaVersion": 1, "status": "error", "exitCode": 2, "error": str(exc)}, indent=2))
         return 2
+    _summarise(args.summary, lambda: summary.markdown(verdict, digest, _drift_report(args.report, report)), report)
     if args.json:
         out(json.dumps(verdict.to_json(), indent=2))
     else:

@@ -881,3 +881,69 @@ def test_the_drift_command_is_unchanged_without_guard() -> None:
     with pytest.raises(SystemExit) as exc:
         run([])
     assert exc.value.code == 2  # argparse: one of --stack, --stack-file, --all-stacks is required
+
+
+# -- `--summary FILE`: the verdict as markdown, for a job's summary page ----------------------------------
+
+
+def summarised(tmp_path: Path, digest: Any, *extra: str) -> tuple[int, str]:
+    page = tmp_path / "summary.md"
+    page.write_text("# earlier steps\n")  # $GITHUB_STEP_SUMMARY is appended to
+    code, _ = guard(tmp_path, digest, "--summary", str(page), *extra)
+    return code, page.read_text().removeprefix("# earlier steps\n")
+
+
+def drift_report(tmp_path: Path, findings: list[dict[str, Any]]) -> str:
+    path = tmp_path / "drift.json"
+    path.write_text(json.dumps({"schemaVersion": 2, "stack": STACK, "status": "drift", "exitCode": 1,
+                                "findings": findings}))
+    return str(path)
+
+
+def test_the_summary_names_each_address_added_and_where_atlas_uses_it(tmp_path: Path) -> None:
+    report = drift_report(tmp_path, [
+        {"kind": "missing", "layer": "role policy", "cidrs": [f"{ADDED}/32"], "origins": ["cluster payments"], "future": False},
+        {"kind": "missing", "layer": "key policy", "cidrs": [f"{ADDED}/32"], "origins": ["cluster payments"], "future": False},
+        {"kind": "warning", "layer": "role policy", "cidrs": ["203.0.113.200/32"], "origins": ["gateway g aws/us-east-1"]}])
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_ADDED), "--report", report)
+    assert code == 0
+    assert page.startswith(f"### atlas-kms heal: stack `{STACK}`\n")
+    assert "Only Atlas's address lists change: `pulumi up` applies 2 changes without a person." in page
+    assert f"| {ADDED}/32 | added | cluster payments |" in page
+    assert "203.0.113.200" not in page
+    assert f"`{NAME}-kms-policy-1` (update), `{NAME}-key` (update)" in page
+
+
+def test_the_summary_names_each_address_removed(tmp_path: Path) -> None:
+    [gone] = sorted(set(BEFORE) - set(AFTER_REMOVED))
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_REMOVED))
+    assert code == 0 and f"| {gone} | removed | no longer reported by Atlas |" in page
+
+
+def test_an_address_moving_between_parts_is_no_change_of_atlass_list(tmp_path: Path) -> None:
+    before, after = atlas_addresses(TWO_PARTS), atlas_addresses(THREE_PARTS)
+    [added] = sorted(set(after) - set(before))
+    page = summarised(tmp_path, preview(before, after))[1]
+    assert [line for line in page.splitlines() if line.startswith("| ") and "address" not in line] == \
+        [f"| {added} | added |  |"]
+
+
+def test_the_summary_says_when_a_person_is_needed_and_why(tmp_path: Path) -> None:
+    digest = preview(BEFORE, AFTER_ADDED)
+    find(digest, f"{NAME}-key")["newState"]["inputs"]["description"] = "a | b"
+    code, page = summarised(tmp_path, digest)
+    assert code == 1
+    assert "**A person is needed**: nothing is applied." in page
+    assert f"| `{NAME}-key` | update | the key's description changed |" in page
+
+
+def test_the_summary_of_nothing_to_do_and_of_a_digest_that_cannot_be_read(tmp_path: Path) -> None:
+    assert "Nothing to change" in summarised(tmp_path, preview(BEFORE, BEFORE))[1]
+    code, page = summarised(tmp_path, "{not json")
+    assert code == 2 and "**The preview could not be judged**: nothing is applied." in page
+
+
+def test_an_unreadable_drift_report_leaves_only_the_origins_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_ADDED), "--report", str(tmp_path / "missing.json"))
+    assert code == 0 and f"| {ADDED}/32 | added |  |" in page
+    assert "the summary says nothing of where Atlas uses the addresses" in capsys.readouterr().err
