@@ -438,6 +438,12 @@ def _atlas_standin() -> tuple[AtlasState, dict[str, str]]:
     return _ATLAS[0]
 
 
+def atlas_requests() -> list[tuple[str, str, str]]:
+    """Every request the program's runs in this process made to the Atlas Admin API itself (path, media type,
+    authorization scheme); the data sources' lookups are in each run's `calls`."""
+    return _atlas_standin()[0].requests
+
+
 @contextmanager
 def atlas_api_answers(world: World) -> Iterator[None]:
     """While inside, the Atlas Admin API (with the credentials the provider would read from its environment)
