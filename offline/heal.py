@@ -34,7 +34,8 @@ from standins.atlas import AtlasState, atlas_uses
 from standins.servers import drift_standins
 
 # IAM keeps at most five versions of a managed policy; the provider deletes the oldest non-default one
-# before it writes a sixth (terraform-provider-aws internal/service/iam/policy.go, policyPruneVersions).
+# before it writes a sixth (terraform-provider-aws internal/service/iam/policy.go, policyPruneVersions), then
+# creates the new version and makes it the default (resourcePolicyUpdate).
 POLICY_VERSIONS = 5
 
 
@@ -146,7 +147,9 @@ def _policy_version(cloud: Cloud, arn: str, document: str) -> None:
     if len(versions) >= POLICY_VERSIONS:
         oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
         cloud.iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
-    cloud.iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    # Written, then made the default in a second call, as the provider does.
+    version = cloud.iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=False)
+    cloud.iam.set_default_policy_version(PolicyArn=arn, VersionId=version["PolicyVersion"]["VersionId"])
 
 
 def _managed(run: ProgramRun, cloud: Cloud, role: str) -> None:

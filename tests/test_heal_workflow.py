@@ -4,7 +4,8 @@ It parses (PyYAML), runs every 15 minutes for a matrix of stacks, can be turned 
 variable, and its steps call `pulumi preview --json --show-sames --save-plan plan.json > preview.json`, the
 guard, `pulumi up --yes --plan plan.json --target ...` and the drift command. Its shell is run here too, as
 Actions runs it (`bash -eo pipefail`), step after step, with stand-ins for `pulumi` and for the drift
-command's AWS and Atlas side, and the real guard judging digests built from the program's own documents.
+command's AWS and Atlas side, and the real guard judging digests built from the program's own documents;
+and so is docs/drift.md's `heal.sh`, the same loop for any other scheduler.
 """
 
 from __future__ import annotations
@@ -107,8 +108,10 @@ def _runs(condition: str | None, outputs: dict[str, dict[str, str]]) -> bool:
     return outputs.get(match[1], {}).get(match[2]) == match[3]
 
 
-def run_job(tmp: Path, digest: dict[str, Any], *, drift_code: int = 0) -> Job:
-    """The steps from Preview on, as Actions runs them for the stack `prod`; stops at the first that fails."""
+def run_job(tmp: Path, digest: dict[str, Any], *, drift_code: int = 0, script: str | None = None) -> Job:
+    """The steps from Preview on, as Actions runs them for the stack `prod` (or `script`, as one step);
+    stops at the first that fails."""
+    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "bin").mkdir()
     (tmp / "venv" / "bin").mkdir(parents=True)
     for path, text in ((tmp / "bin" / "pulumi", PULUMI), (tmp / "venv" / "bin" / "python", PYTHON)):
@@ -125,7 +128,8 @@ def run_job(tmp: Path, digest: dict[str, Any], *, drift_code: int = 0) -> Job:
     outputs: dict[str, dict[str, str]] = {}
     output, code = "", 0
     names = [s.get("name") for s in steps()]
-    for s in steps()[names.index("Preview"):]:
+    chosen: list[dict[str, Any]] = [{"run": script}] if script is not None else steps()[names.index("Preview"):]
+    for s in chosen:
         if not _runs(s.get("if"), outputs):
             continue
         (tmp / "github_output").write_text("")
@@ -188,3 +192,35 @@ def test_a_preview_that_cannot_be_judged_fails_the_job(tmp_path: Path) -> None:
 def test_the_job_fails_when_the_drift_command_does_not_agree_after_the_update(tmp_path: Path) -> None:
     job = run_job(tmp_path, preview(BEFORE, AFTER_ADDED), drift_code=1)
     assert job.code == 1 and job.calls[-1] == "python -m drift --stack-file Pulumi.prod.yaml --no-cloudtrail"
+
+
+# -- docs/drift.md's `heal.sh`: the same loop for any scheduler -------------------------------------------
+
+
+def heal_script() -> str:
+    text = (ROOT / "docs" / "drift.md").read_text()
+    start = text.index("<!-- heal.sh")
+    match = re.search(r"```bash\n(.*?)```", text[start:], re.S)
+    assert match is not None
+    return match[1]
+
+
+def run_script(tmp: Path, digest: dict[str, Any]) -> Job:
+    """docs/drift.md's script as one step, with the same stand-ins as the job."""
+    return run_job(tmp, digest, script=heal_script())
+
+
+def test_the_documented_script_heals_an_address_change_and_refuses_anything_else(tmp_path: Path) -> None:
+    digest = preview(BEFORE, AFTER_ADDED)
+    job = run_script(tmp_path / "a", digest)
+    targets = " ".join(f"--target {u}" for u in urns(digest, f"{NAME}-kms-policy-1", f"{NAME}-key"))
+    assert job.code == 0, job.output
+    assert job.calls == ["pulumi preview --stack prod --json --show-sames --save-plan plan.json",
+                         f"pulumi up --stack prod --yes --plan plan.json {targets}",
+                         "python -m drift --stack-file Pulumi.prod.yaml --no-cloudtrail"]
+    quiet = run_script(tmp_path / "b", preview(BEFORE, BEFORE))
+    assert quiet.code == 0 and not any(c.startswith("pulumi up") for c in quiet.calls)
+    find(digest, f"{NAME}-key")["newState"]["inputs"]["description"] = "something else"
+    refused = run_script(tmp_path / "c", digest)
+    assert refused.code == 1 and "guard exit 1, nothing applied" in refused.output
+    assert refused.calls == ["pulumi preview --stack prod --json --show-sames --save-plan plan.json"]
