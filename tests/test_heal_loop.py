@@ -26,7 +26,7 @@ import pytest
 from config.stackfile import read_stack_config
 from core.arns import Arn
 from drift.cli import run
-from offline.harness import ROOT, ProgramRun, World, run_program
+from offline.harness import ROOT, ProgramRun, World, atlas_requests, run_program
 from offline.heal import Cloud, heal_standins, heal_update, materialise
 from offline.model import POLICY
 from offline.preview import main as preview
@@ -186,6 +186,32 @@ def test_a_change_that_is_not_only_addresses_is_refused_and_nothing_is_applied(
         assert len(versions(loop.cloud, part)) == 1
         code, lines = loop.drift()
         assert code == 1 and any(line.startswith(f"  missing  {NODE}/32") for line in lines)
+
+
+# What one run of the scheduled job costs in Atlas API calls, per stack (README, "Keeping the addresses
+# current by itself"): counted here on the stand-ins.
+PROGRAM_CALLS = 4  # control-plane addresses, the project's addresses, encryption at rest, cloud provider access
+DRIFT_CALLS = 4  # the same four, then one snapshots page per cluster
+
+
+def test_what_one_run_costs_in_atlas_calls_is_what_the_readme_says(tmp_path: Path) -> None:
+    seen = len(atlas_requests())
+    program = run_program(read_stack_config(STACK_FILE), stack=STACK)
+    calls = [token for token, _ in program.calls if token.startswith("mongodbatlas:")]
+    calls += [path for path, _, _ in atlas_requests()[seen:]]
+    assert len(calls) == PROGRAM_CALLS, calls
+    clusters = len(sample_project()["services"]["clusters"])
+    with applied_stack(tmp_path) as loop:
+        seen = len(loop.cloud.atlas.requests)
+        assert loop.drift()[0] == 0
+        paths = [path for path, _, _ in loop.cloud.atlas.requests[seen:]]
+    assert len(paths) == DRIFT_CALLS + clusters, paths
+    assert sum("/backup/snapshots" in p for p in paths) == clusters
+    quiet, healing = PROGRAM_CALLS + DRIFT_CALLS + clusters, 2 * (PROGRAM_CALLS + DRIFT_CALLS + clusters)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{PROGRAM_CALLS} Atlas API calls" in readme and f"{DRIFT_CALLS} + one per cluster" in readme
+    assert f"{quiet} calls for the sample's {clusters} clusters" in readme
+    assert f"{healing} when it heals" in readme
 
 
 def test_make_heal_demo_shows_the_loop_heal_and_a_refusal() -> None:
