@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= same-account
 
-.PHONY: help install preview preview-all drift-demo test lint typecheck check bench bench-quick clean
+.PHONY: help install preview preview-all drift-demo heal-demo test lint typecheck check bench bench-quick clean
 
 help:
 	@echo "make install      create venv/ and install requirements-dev.txt (every target does it when needed)"
 	@echo "make preview [STACK=same-account|existing-key|cross-account|foreign-key|private|adopt]  offline preview on sample data"
 	@echo "make preview-all  the offline preview of every sample stack"
 	@echo "make drift-demo   the drift command against bundled stand-ins on 127.0.0.1 (in sync, a new node, a denied call)"
+	@echo "make heal-demo    the scheduled heal job offline: a new node allowed with nobody paged, then a change refused"
 	@echo "make test         run the whole test suite (offline)"
 	@echo "make lint         ruff"
 	@echo "make typecheck    mypy"
@@ -40,6 +41,9 @@ preview-all: $(STAMP)
 
 drift-demo: $(STAMP)
 	$(PY) -m offline.drift_demo
+
+heal-demo: $(STAMP)
+	$(PY) -m offline.heal_demo
 
 # Two workers per core: about half of the suite's time is spent waiting on the stand-ins on 127.0.0.1.
 TEST_WORKERS ?= 4

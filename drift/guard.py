@@ -4,7 +4,8 @@
 `op`, `urn`, `oldState` and `newState` as apitype.ResourceV3) and accepts a step only when it can prove the
 step changes nothing but the `aws:SourceIp` lists of the documents the component writes for Atlas's role
 and key, every address in them a narrow public one (core.ips' own checks), or grows or shrinks the split
-of the role's policy by whole parts of the same shape. The accepted URNs are what `pulumi up --target`
+of the role's policy by whole parts of the same shape (and the role's exclusive list of its own grants by
+exactly those parts). The accepted URNs are what `pulumi up --target`
 needs; anything else is a `Refusal` that a person must look at. `main` is the thin command around it
 (`python -m drift guard PREVIEW_JSON`): exit 0 accepted, 1 needs a person, 2 cannot read the digest.
 """
@@ -34,6 +35,8 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 INLINE = "aws:iam/rolePolicy:RolePolicy"
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+INLINE_EXCLUSIVE = "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"
 
 # The resources whose policy document may change, the input holding it, and how a reason names them.
 DOCUMENTS: dict[str, tuple[str, str]] = {
@@ -46,6 +49,13 @@ DOCUMENTS: dict[str, tuple[str, str]] = {
 # (`IpAddress`), and its set-operator spelling when both sides use it.
 IP_OPERATORS = ("IpAddress", "ForAnyValue:IpAddress")
 SOURCE_IP = "aws:SourceIp"
+# Only the program's grants stay on Atlas's role (components/atlas_kms.py `_exclusive_policies`): by type, the
+# suffix of the resource's name after the component's, the input listing the program's own grants, and the
+# kind of part of the split listed there (managed parts by ARN, inline parts by name).
+EXCLUSIVE: dict[str, tuple[str, str, str]] = {
+    ATTACHMENTS_EXCLUSIVE: ("-role-attachments", "policyArns", "part"),
+    INLINE_EXCLUSIVE: ("-role-inline-policies", "policyNames", "inline"),
+}
 # Inputs a created part may have of its own: the provider's auto-name, its numbered description, its document.
 OWN_INPUTS = {POLICY: {"name", "namePrefix", "description", "policy"}, INLINE: {"name", "namePrefix", "policy"},
               ATTACHMENT: {"policyArn"}}
@@ -107,6 +117,7 @@ class DigestStep:
     parent: str | None
     diff_keys: frozenset[str] = field(default_factory=frozenset)
     flags_changed: tuple[str, ...] = ()  # resource options of the state that differ: `protect`, `retainOnDelete`
+    old_arn: str | None = None  # the old state's ARN (its `arn` output, or an id that is an ARN), when known
 
     @property
     def type(self) -> str:
@@ -147,6 +158,16 @@ def _inputs(state: Any) -> Mapping[str, Any] | None:
     return inputs if isinstance(inputs, Mapping) else {}
 
 
+def digest_steps(digest: Mapping[str, Any]) -> list[DigestStep]:
+    """The digest's steps, read as the guard reads them. Raises DigestError."""
+    return _steps(digest)
+
+
+def document_of(inputs: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    """The parsed policy document of a state's inputs, None when the preview does not show it."""
+    return _document(inputs, key, "")[0]
+
+
 def _steps(digest: Mapping[str, Any]) -> list[DigestStep]:
     if not isinstance(digest, Mapping):
         raise DigestError("not a preview digest (expected the JSON object `pulumi preview --json` prints)")
@@ -181,8 +202,24 @@ def _steps(digest: Mapping[str, Any]) -> list[DigestStep]:
                       if isinstance(old, Mapping) and isinstance(new, Mapping)
                       and bool(old.get(flag, False)) != bool(new.get(flag, False)))
         steps.append(DigestStep(i, op, urn, parsed[0], parsed[1], _inputs(old), _inputs(new), parent, frozenset(diff_keys),
-                          flags))
+                                flags, _arn_of(old)))
     return steps
+
+
+def _arn_of(state: Any) -> str | None:
+    """The ARN a state holds: its `arn` output, or its id (an IAM policy's id is its ARN)."""
+    if not isinstance(state, Mapping):
+        return None
+    outputs = state.get("outputs")
+    for value in ((outputs or {}).get("arn") if isinstance(outputs, Mapping) else None, state.get("id")):
+        if _known(value) and str(value).startswith("arn:"):
+            return str(value)
+    return None
+
+
+def _known(value: Any) -> bool:
+    """A value the preview shows: not unknown (the placeholder, or `null` in an older Pulumi), not secret."""
+    return isinstance(value, str) and value not in (UNKNOWN, SECRET)
 
 
 # -- documents: equal but for Atlas's address lists ---------------------------------------------------------
@@ -478,6 +515,31 @@ class _Component:
         found = self.steps.get((role, index))
         return found.op if found else None
 
+    def created(self, kind: str) -> list[tuple[str, str | None]]:
+        """(name, the ARN or name the exclusive list holds it by, when the preview knows it) of each part of
+        `kind` ("part": managed, by ARN; "inline": by name) created in this update."""
+        out = []
+        for (role, index), s in sorted(self.steps.items()):
+            if role != kind or s.op != "create":
+                continue
+            attachment = self.steps.get(("attachment", index))
+            value = (attachment.new or {}).get("policyArn") if kind == "part" and attachment is not None \
+                else (s.new or {}).get("name") if kind == "inline" else None
+            out.append((s.name, str(value) if _known(value) else None))
+        return out
+
+    def deleted(self, kind: str) -> set[str]:
+        """The ARNs or names the exclusive list held the parts of `kind` deleted in this update by."""
+        out: set[str] = set()
+        for (role, index), s in self.steps.items():
+            if role != kind or s.op != "delete":
+                continue
+            attachment = self.steps.get(("attachment", index))
+            values = [s.old_arn, (attachment.old or {}).get("policyArn") if attachment is not None else None] \
+                if kind == "part" else [(s.old or {}).get("name")]
+            out |= {str(v) for v in values if _known(v)}
+        return out
+
 
 def _compare_inputs(new: Mapping[str, Any], reference: Mapping[str, Any], skip: set[str], what: str) -> list[str]:
     return [f"{k} differs from the existing {what}'" for k in sorted({*new, *reference} - skip)
@@ -575,6 +637,59 @@ def _judge_deleted(part: Part, component: _Component) -> list[str]:
     return reasons
 
 
+def _judge_exclusive(step: DigestStep, component: _Component) -> list[str]:
+    """An update of the role's exclusive attachments (or inline policies) that only follows the split: the
+    same role, and the list gains exactly the parts created and loses exactly the parts deleted in this
+    update (a created part's ARN is not known in a preview). A list not known as a whole is never guessed."""
+    suffix, key, kind = EXCLUSIVE[step.type]
+    if step.component is None or step.name != f"{step.component}{suffix}":
+        return [f"{step.name} is not the list of the component role's own grants"]
+    if step.old is None or step.new is None:
+        return ["the old or the new state is not in the preview"]
+    reasons = [f"{k} changed" for k in sorted({*step.old, *step.new} - {key, "roleName"})
+               if step.old.get(k) != step.new.get(k)]
+    reasons += [f"{k} changed" for k in sorted(step.diff_keys - {key, "roleName"}) if f"{k} changed" not in reasons]
+    role_before, role_after = step.old.get("roleName"), step.new.get("roleName")
+    if role_before != role_after or not _known(role_after):
+        reasons.append(f"roleName changed ({role_before!r} -> {role_after!r})" if role_before != role_after
+                       else "the roleName is not known in the preview")
+    before, after = step.old.get(key), step.new.get(key)
+    if not isinstance(after, list):
+        return [*reasons, f"the new {key} is not known in the preview"]
+    if not isinstance(before, list) or not all(_known(v) for v in before):
+        return [*reasons, f"the old {key} is not in the preview"]
+    return reasons + _listed_reasons(before, after, component.created(kind), component.deleted(kind))
+
+
+def _listed_reasons(before: list[Any], after: list[Any], created: list[tuple[str, str | None]],
+                    deleted: set[str]) -> list[str]:
+    """Why `after` is not `before` with the created parts added and the deleted parts taken out."""
+    reasons = []
+    remaining = list(after)
+    for entry in before:
+        if entry in deleted:
+            continue
+        if entry in remaining:
+            remaining.remove(entry)
+        else:
+            reasons.append(f"drops {entry!r}, which is not a part deleted in this update")
+    reasons += [f"still lists {entry!r}, the part it deletes" for entry in remaining if entry in deleted]
+    unlisted = []
+    for name, value in created:
+        if value is not None and value in remaining:
+            remaining.remove(value)
+        else:
+            unlisted.append(name)
+    unknown = [e for e in remaining if not _known(e)]
+    reasons += [f"adds {e!r}, which is not a part created in this update" for e in remaining
+                if _known(e) and e not in deleted]
+    if len(unknown) > len(unlisted):
+        reasons.append(f"lists {len(unknown)} value{'s' if len(unknown) != 1 else ''} not known in the preview for "
+                       f"{len(unlisted)} part{'s' if len(unlisted) != 1 else ''} created")
+    reasons += [f"does not list the created part {name}" for name in unlisted[len(unknown):]]
+    return reasons
+
+
 def judge(digest: Mapping[str, Any]) -> Verdict:
     """The verdict on a `pulumi preview --json` digest. Raises DigestError when it cannot be read."""
     steps = _steps(digest)
@@ -598,6 +713,8 @@ def judge(digest: Mapping[str, Any]) -> Verdict:
             reasons = [f"{s.op} of {s.type}"]
         elif not s.is_child:
             reasons = ["not a child of the atlas-kms component"]
+        elif s.op == "update" and s.type in EXCLUSIVE:
+            reasons = _judge_exclusive(s, components.get(s.component or "", _Component()))
         elif s.op == "update":
             reasons = _judge_update(s)
         elif part is None:
@@ -635,10 +752,34 @@ def read_digest(path: str) -> Mapping[str, Any]:
     return digest
 
 
+def _drift_report(path: str | None, report: Callable[[str], None]) -> Any:
+    """The drift command's JSON report, for the summary only: unreadable, it is left out (and said so)."""
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report(f"drift guard: the summary says nothing of where Atlas uses the addresses: cannot read {path} ({exc})")
+        return None
+
+
+def _summarise(path: str | None, text: Callable[[], str], report: Callable[[str], None]) -> None:
+    if path is None:
+        return
+    try:
+        with Path(path).open("a", encoding="utf-8") as f:
+            f.write(text())
+    except OSError as exc:
+        report(f"drift guard: cannot write the summary to {path} ({exc})")
+
+
 def main(argv: Sequence[str], *, out: Callable[[str], None] = print,
          err: Callable[[str], None] | None = None) -> int:
-    """`python -m drift guard PREVIEW_JSON [--json]`: 0 go ahead (the targets printed), 1 a person is
-    needed (one line per step), 2 the digest cannot be read (a message on stderr)."""
+    """`python -m drift guard PREVIEW_JSON [--json] [--summary FILE [--report DRIFT_JSON]]`: 0 go ahead (the
+    targets printed), 1 a person is needed (one line per step), 2 the digest cannot be read (a message on
+    stderr). `--summary` appends the verdict as markdown (drift/summary.py) whatever it is."""
+    from drift import summary  # it reads the guard's own types
+
     parser = argparse.ArgumentParser(
         prog="python -m drift guard",
         description="Judge a `pulumi preview --json` digest: exit 0 when every change is only Atlas's address "
@@ -647,15 +788,23 @@ def main(argv: Sequence[str], *, out: Callable[[str], None] = print,
     parser.add_argument("preview", metavar="PREVIEW_JSON", help="the output of `pulumi preview --json --show-sames` "
                                                                 "(- for standard input)")
     parser.add_argument("--json", action="store_true", help="a machine-readable verdict")
+    parser.add_argument("--summary", metavar="FILE", help="append a markdown summary of the verdict to FILE "
+                                                          "(in GitHub Actions: $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--report", metavar="DRIFT_JSON", help="the drift command's --json report taken before the "
+                                                               "update: the summary says where Atlas uses each address")
     args = parser.parse_args(list(argv))
     report = err or (lambda text: print(text, file=sys.stderr))
     try:
-        verdict = judge(read_digest(args.preview))
+        digest = read_digest(args.preview)
+        verdict = judge(digest)
     except DigestError as exc:
         report(f"drift guard: cannot judge the preview: {exc}")
+        why = str(exc)
+        _summarise(args.summary, lambda: summary.unjudged(why), report)
         if args.json:
             out(json.dumps({"schemaVersion": 1, "status": "error", "exitCode": 2, "error": str(exc)}, indent=2))
         return 2
+    _summarise(args.summary, lambda: summary.markdown(verdict, digest, _drift_report(args.report, report)), report)
     if args.json:
         out(json.dumps(verdict.to_json(), indent=2))
     else:

@@ -51,6 +51,16 @@ ROLE_ACCOUNT = "111122223333"
 ATLAS_AWS_ACCOUNT_ARN = ATLAS_PRINCIPALS[False]
 
 PROVIDER_TYPES = {"pulumi:providers:aws"}
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(urn: str) -> str:
+    """A URN as the engine writes it. The mock runtime puts the stack's type in the type chain of a resource
+    whose parent is the stack (`...::pulumi:pulumi:Stack$atlas-kms:index:AtlasKmsEncryption::atlas-kms`);
+    the engine leaves the root stack out (pulumi/pulumi step_generator: no parent type for the root stack).
+    A provider reference (`urn::id`) keeps its id."""
+    head, sep, rest = urn.partition(f"::{ROOT_STACK_TYPE}$")
+    return f"{head}::{rest}" if sep and head.startswith("urn:pulumi:") and head.count("::") == 1 else urn
 
 
 def _api_cluster_to_engine(cluster: Mapping[str, Any]) -> dict[str, Any]:
@@ -427,6 +437,12 @@ def _atlas_standin() -> tuple[AtlasState, dict[str, str]]:
         _ATLAS.append((state, {"MONGODB_ATLAS_BASE_URL": url, "MONGODB_ATLAS_PUBLIC_KEY": PUBLIC,
                                "MONGODB_ATLAS_PRIVATE_KEY": PRIVATE}))
     return _ATLAS[0]
+
+
+def atlas_requests() -> list[tuple[str, str, str]]:
+    """Every request the program's runs in this process made to the Atlas Admin API itself (path, media type,
+    authorization scheme); the data sources' lookups are in each run's `calls`."""
+    return _atlas_standin()[0].requests
 
 
 @contextmanager

@@ -1,6 +1,11 @@
 """Offline preview: run the real program on bundled sample answers and print the plan.
 
     venv/bin/python -m offline.preview --stack-file samples/stacks/Pulumi.same-account.yaml
+    venv/bin/python -m offline.preview --save-state state.json            # the state `pulumi up` would leave
+    venv/bin/python -m offline.preview --state state.json --project-addresses new.json --json   # the digest
+
+`--json` prints what `pulumi preview --json --show-sames` prints (offline/digest.py), from the stored state
+of `--state` (offline/state.py) to this run, the update simulator deciding the steps.
 
 No Pulumi CLI, no credentials, no network: Pulumi's mock runtime stands in for the
 engine, and the Atlas and AWS lookups are answered from `samples/atlas/`.
@@ -19,8 +24,10 @@ import pulumi
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.policies import policy_size
 from offline import worlds
+from offline.digest import error_digest, preview_digest
 from offline.harness import ROOT, ProgramRun, Registration, World, run_program
 from offline.model import as_engine_holds, differs, is_secret, reveal
+from offline.state import StateError, load_state, save_state
 
 POLICY_INPUTS = ("policy", "assumeRolePolicy")
 SHORT_TYPES = {
@@ -154,7 +161,7 @@ def render(run: ProgramRun, stack: str, updates: dict[str, list[str]] | None = N
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m offline.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--stack-file",
@@ -167,21 +174,61 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a world file (samples/worlds/): what exists outside the stack, set up by hand or by Terraform",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument("--project-addresses", type=Path, metavar="FILE",
+                        help="Atlas's answer of GET /groups/{groupId}/ipAddresses to use instead of "
+                             "samples/atlas/project-ip-addresses.json (the same shape)")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="the stored state of a previous run (written by --save-state): preview the update from it")
+    parser.add_argument("--save-state", type=Path, metavar="FILE",
+                        help="write the state this run leaves once applied (`pulumi up`), for a later --state")
+    parser.add_argument("--json", action="store_true",
+                        help="print the preview digest `pulumi preview --json --show-sames` prints, from --state "
+                             "(or from nothing) to this run")
+    return parser
+
+
+def _world(args: argparse.Namespace, before: ProgramRun | None) -> World:
+    """The world this run answers from: the samples, what exists outside the stack (--world), Atlas's
+    project addresses (--project-addresses), and the stored state (--state)."""
+    world = World.sample()
+    if args.world is not None:
+        world.unmanaged = worlds.load(args.world)
+    if args.project_addresses is not None:
+        project = json.loads(args.project_addresses.read_text())
+        if not isinstance(project, dict) or not isinstance((project.get("services") or {}).get("clusters"), list):
+            raise ValueError(f"{args.project_addresses}: not an answer of GET /groups/{{groupId}}/ipAddresses "
+                             "(no services.clusters list)")
+        world.project = project
+    if before is not None:
+        world.stored = before.stored_state()
+    return world
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         config = read_stack_config(args.stack_file)
         stack = stack_name(args.stack_file)
-        world = World.sample()
-        if args.world is not None:
-            world.unmanaged = worlds.load(args.world)
-    except (StackFileError, OSError, ValueError, KeyError) as exc:
+        before = load_state(args.state) if args.state is not None else None
+        world = _world(args, before)
+    except (StackFileError, StateError, OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        run = run_program(config, stack=stack, world=world)
+        # The digest is a preview's: what is not created yet has no id, and what depends on it is unknown.
+        run = run_program(config, stack=stack, world=world, preview=args.json)
+        if args.save_state is not None:
+            save_state(run if not args.json else run_program(config, stack=stack, world=_world(args, before)),
+                       args.save_state)
     except pulumi.RunError as exc:
+        if args.json:
+            print(json.dumps(error_digest(stack, config, str(exc)), indent=4))
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.json:
+        digest = preview_digest(before, run)
+        print(json.dumps(digest, indent=4))
+        return 1 if any(d["severity"] == "error" for d in digest["diagnostics"]) else 0
     sys.stdout.write(render(run, stack, import_updates(run, world)))
     return 0
 

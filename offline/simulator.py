@@ -40,7 +40,7 @@ from typing import Any, Literal
 from core.arns import account_of, key_id_of, partition_of_arn
 from core.policies import RESTORE_ACTIONS, USE_ACTIONS
 from drift.evaluate import Ranges, effective_allowed
-from offline.harness import ProgramRun, Registration
+from offline.harness import ProgramRun, Registration, engine_urn
 from offline.model import (
     ATTACH,
     ATTACH_EXCLUSIVE,
@@ -370,22 +370,59 @@ def _allowed(live: _Live, role: str, key: str, action: str,
                              role_arn=role, key_arn=key, action=action, vpce=vpce)
 
 
+def targeted(steps: list[Step], before: ProgramRun, after: ProgramRun, targets: Iterable[str]) -> list[Step]:
+    """The steps `pulumi up --target URN ...` takes (URNs as the engine writes them, `engine_urn`): only those
+    of the targeted resources; the others keep their old state (an untargeted create is skipped, an
+    untargeted delete left). Raises EngineRefusedError
+    where the engine refuses: a target that names no resource, or a targeted resource that needs (depends on,
+    is a child of, or is provisioned by) a resource whose create is not targeted (pulumi/pulumi
+    pkg/engine/deployment.go checkTargets; pkg/resource/deploy/step_generator.go, skippedCreates)."""
+    wanted = {engine_urn(t) for t in targets}
+    urns = {(r.type, r.name): engine_urn(r.urn) for r in before.registrations if not r.unmanaged}
+    urns |= {(r.type, r.name): engine_urn(r.urn) for r in after.registrations}
+    unknown = sorted(wanted - set(urns.values()))
+    if unknown:
+        raise EngineRefusedError(f"no resource named '{unknown[0]}' found")
+    skipped = {urns[s.key] for s in steps if s.kind in ("create", "import") and urns[s.key] not in wanted}
+    kept = [s for s in steps if urns[s.key] in wanted]
+    by_key = {(r.type, r.name): r for r in after.registrations}
+    for s in kept:
+        r = by_key.get(s.key)
+        if r is None or s.kind in ("delete", "delete-replaced"):
+            continue
+        for dep in map(engine_urn, [*r.dependencies, r.parent, r.provider.rsplit("::", 1)[0] if r.provider else ""]):
+            if dep in skipped:
+                raise EngineRefusedError(f"Resource '{engine_urn(r.urn)}' depends on '{dep}' which was was not specified in "
+                                         "--target list.")
+    return kept
+
+
+def applied(t: Transition) -> ProgramRun:
+    """The state the update leaves once every one of its steps has run (with targets: the targeted ones)."""
+    return stopped_at(t, frozenset(range(len(t.steps))))
+
+
 def transition(before: ProgramRun, after: ProgramRun, *, atlas_addresses: Iterable[str] | None = None,
                retained: Iterable[str] = (), external_key_policy: Callable[[str], dict[str, Any] | None] = aws_default_key_policy,
-               replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0) -> Transition:
+               replace: Iterable[Key] = (), limit: int = 20_000, seed: int = 0,
+               targets: Iterable[str] | None = None) -> Transition:
     """Every state between `before` (applied) and `after`, judged as Atlas would be served.
 
     `atlas_addresses`: the addresses Atlas uses during the update (default: `after`'s allowedCidrs, or
     `before`'s when `after` allows none).
     `retained`: keys that snapshots need in both runs (default: in both runs' retainedKeyArns).
     `external_key_policy`: the policy of a key the program does not write (default: AWS's default).
+    `targets`: the URNs of `pulumi up --target`: only their steps run (`targeted`).
     """
     steps = plan(before, after, replace)
+    if targets is not None:
+        targets = tuple(targets)
+        steps = targeted(steps, before, after, targets)
     needs = _prerequisites(steps, before, after)
     relevant = {i for i, s in enumerate(steps) if s.key[0] in RELEVANT}
     ideals, exhaustive = _ideals(needs, relevant, limit, seed)
     result = Transition(steps=steps, states=len(ideals), exhaustive=exhaustive, before=before, after=after, needs=needs,
-                        options={"atlas_addresses": atlas_addresses, "retained": retained,
+                        options={"atlas_addresses": atlas_addresses, "retained": retained, "targets": targets,
                                  "external_key_policy": external_key_policy, "limit": limit, "seed": seed})
     result.forgotten = [s.key for s in steps if s.kind == "delete"]
     # Atlas's addresses: those the end state allows; for a private end state (it allows none) those of the

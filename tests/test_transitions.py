@@ -21,7 +21,14 @@ from core.lifecycle import KeyPlan, KeyRef
 from drift.evaluate import Ranges, effective_allowed
 from offline.harness import ROOT, ProgramRun, World, run_program
 from offline.model import EAR, ENDPOINT, KEY, ROLE, reveal
-from offline.simulator import EngineRefusedError, Transition, aws_default_key_policy, interruptions, transition
+from offline.simulator import (
+    EngineRefusedError,
+    Transition,
+    applied,
+    aws_default_key_policy,
+    interruptions,
+    transition,
+)
 from policy_pack.rules import RULES
 
 STACKS = ROOT / "samples" / "stacks"
@@ -262,6 +269,52 @@ def test_churn_across_ten_managed_parts_never_uncovers_an_address_atlas_still_us
     t = transition(first, changed)
     holds(t)
     assert 1 <= len(t.kinds("update")) <= 2  # only the parts that hold the changed addresses
+
+
+# --- targeted updates (`pulumi up --target`): only the targeted steps run ---------------------------
+
+
+def world_of(addresses: int) -> World:
+    world = World.sample()
+    world.project["services"]["clusters"][0]["outbound"] = [f"3.{8 + i // 250}.{i % 250}.7" for i in range(addresses)]
+    return world
+
+
+def urn_of(run: ProgramRun, name: str) -> str:
+    [found] = [r.urn for r in run.registrations if r.name == name]
+    return found
+
+
+def test_a_targeted_update_runs_only_its_targets_and_leaves_the_rest_as_it_was() -> None:
+    first = apply(config("same-account"), "same-account")
+    world = World.sample()
+    world.project["services"]["clusters"][0]["outbound"].append("198.51.100.150")
+    changed = apply(config("same-account"), "same-account", first, world=world)
+    assert {s.key[1] for s in transition(first, changed).steps} == {"atlas-kms-kms-policy-1", "atlas-kms-key"}
+    t = transition(first, changed, targets=[urn_of(changed, "atlas-kms-kms-policy-1")])
+    assert [str(s) for s in t.steps] == ["update atlas-kms-kms-policy-1 (policy)"]
+    assert t.exhaustive and not t.gaps
+    after = applied(t)
+    [part] = [r for r in after.registrations if r.name == "atlas-kms-kms-policy-1"]
+    [key] = [r for r in after.registrations if r.name == "atlas-kms-key"]
+    assert "198.51.100.150/32" in part.inputs["policy"] and "198.51.100.150/32" not in key.inputs["policy"]
+    # The next full update finishes the job, gap-free.
+    assert [str(s) for s in transition(after, changed).steps] == ["update atlas-kms-key (policy)"]
+    assert not transition(after, changed).gaps
+
+
+def test_a_target_that_needs_an_untargeted_create_is_refused_as_the_engine_does() -> None:
+    first = apply(config("existing-key"), "existing-key", world=world_of(280))
+    grown = apply(config("existing-key"), "existing-key", first, world=world_of(300))
+    assert transition(first, grown).kinds("create") == ["atlas-kms-kms-policy-2", "atlas-kms-kms-policy-2-attachment"]
+    with pytest.raises(EngineRefusedError, match="which was was not specified in --target list"):
+        transition(first, grown, targets=[urn_of(grown, "atlas-kms-kms-policy-2-attachment")])
+    with pytest.raises(EngineRefusedError, match="no resource named 'urn:pulumi:existing-key::atlas-kms::nothing' found"):
+        transition(first, grown, targets=["urn:pulumi:existing-key::atlas-kms::nothing"])
+    every = [urn_of(grown, n) for n in ("atlas-kms-kms-policy-1", "atlas-kms-kms-policy-2",
+                                        "atlas-kms-kms-policy-2-attachment", "atlas-kms-role-attachments")]
+    t = transition(first, grown, targets=every)
+    assert len(t.steps) == len(transition(first, grown).steps) and not t.gaps
 
 
 # --- the simulator catches what it must --------------------------------------------------------

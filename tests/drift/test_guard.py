@@ -47,6 +47,9 @@ INLINE = "aws:iam/rolePolicy:RolePolicy"
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 ROLE = "aws:iam/role:Role"
+# Only the program's grants stay on the role (components/atlas_kms.py `_exclusive_policies`).
+ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+INLINE_EXCLUSIVE = "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"
 
 # Atlas-like addresses: one per /24 (each its own bucket of the stable split), in 3.8.0.0/13 (AWS, public).
 # 324 of them fit one managed policy, 325 need two; 621 fill two, one more makes three (checked below).
@@ -100,13 +103,29 @@ def part_inputs(i: int, document: str) -> dict[str, Any]:
 
 
 def attachment_inputs(i: int, *, created: bool = False, role: str = ROLE_NAME) -> dict[str, Any]:
-    arn = UNKNOWN if created else f"arn:aws:iam::{ACCOUNT}:policy/{NAME}-kms-policy-{i}-{1000000 + i}"
+    arn = UNKNOWN if created else policy_arn(i)
     return {"__defaults": [], "policyArn": arn, "role": role}
 
 
 def inline_inputs(i: int, document: str) -> dict[str, Any]:
-    return {"__defaults": ["name"], "name": f"{NAME}-kms-inline-{i}-{2000000 + i}", "policy": document,
+    return {"__defaults": ["name"], "name": inline_name(i), "policy": document,
             "role": f"{ROLE_NAME}"}
+
+
+def policy_arn(i: int) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:policy/{NAME}-kms-policy-{i}-{1000000 + i}"
+
+
+def inline_name(i: int) -> str:
+    return f"{NAME}-kms-inline-{i}-{2000000 + i}"
+
+
+def exclusive_attachments_inputs(arns: list[Any], role: str = ROLE_NAME) -> dict[str, Any]:
+    return {"__defaults": [], "policyArns": list(arns), "roleName": role}
+
+
+def exclusive_inline_inputs(names: list[Any], role: str = ROLE_NAME) -> dict[str, Any]:
+    return {"__defaults": [], "policyNames": list(names), "roleName": role}
 
 
 def key_inputs(document: str, description: str = f"Atlas encryption at rest, project {ATLAS_PROJECT}, stack {STACK}") -> dict[str, Any]:
@@ -134,6 +153,24 @@ def paired(op: str, type_: str, name: str, old: dict[str, Any] | None, new: dict
     if op == "same":
         return step("same", type_, name, old, old)
     return step(op, type_, name, old, new)
+
+
+def exclusive_steps(old_parts: int, new_parts: int, kind: str) -> list[dict[str, Any]]:
+    """The role's exclusive attachments and inline policies: the program lists its own parts, highest first
+    (a created part's ARN is not known in a preview; an auto-named inline policy's name is)."""
+    def listed(parts: int, known: int, of: Callable[[int], str]) -> list[Any]:
+        return [of(i) if i <= known else UNKNOWN for i in range(parts, 0, -1)]
+
+    managed = (listed(old_parts, old_parts, policy_arn), listed(new_parts, old_parts, policy_arn)) \
+        if kind == "managed" else ([], [])
+    inline = (listed(old_parts, old_parts, inline_name), listed(new_parts, new_parts, inline_name)) \
+        if kind == "inline" else ([], [])
+    out = []
+    for type_, name, inputs, (old, new) in (
+            (ATTACHMENTS_EXCLUSIVE, f"{NAME}-role-attachments", exclusive_attachments_inputs, managed),
+            (INLINE_EXCLUSIVE, f"{NAME}-role-inline-policies", exclusive_inline_inputs, inline)):
+        out.append(paired("same" if old == new else "update", type_, name, inputs(old), inputs(new)))
+    return out
 
 
 def preview(before: list[str], after: list[str], *, kind: str = "managed", key: str = "created",
@@ -165,6 +202,7 @@ def preview(before: list[str], after: list[str], *, kind: str = "managed", key: 
         steps.append(paired(attach, ATTACHMENT, f"{NAME}-kms-policy-{i}-attachment",
                             None if old is None else attachment_inputs(i),
                             None if new is None else attachment_inputs(i, created=old is None)))
+    steps += exclusive_steps(len(old_docs), len(new_docs), kind)
     if key == "created":
         old_key, new_key = key_inputs(key_document(before)), key_inputs(key_document(after))
         steps.append(paired("same" if old_key == new_key else "update", KEY, f"{NAME}-key", old_key, new_key))
@@ -612,6 +650,158 @@ def test_a_part_deleted_without_its_attachment_needs_a_person() -> None:
     assert "without its attachment" in refused(judge(digest))[f"{NAME}-kms-policy-3"][1]
 
 
+# -- the role's exclusive attachments and inline policies: only the parts created or deleted ----------------
+
+ROLE_ATTACHMENTS = f"{NAME}-role-attachments"
+ROLE_INLINE = f"{NAME}-role-inline-policies"
+
+
+def listed(digest: dict[str, Any], name: str, state: str = "newState") -> list[Any]:
+    inputs = find(digest, name)[state]["inputs"]
+    return inputs["policyArns"] if "policyArns" in inputs else inputs["policyNames"]
+
+
+def test_the_digests_list_the_programs_own_parts_in_the_exclusive_attachments() -> None:
+    digest = grown()
+    assert listed(digest, ROLE_ATTACHMENTS, "oldState") == [policy_arn(2), policy_arn(1)]
+    assert listed(digest, ROLE_ATTACHMENTS) == [UNKNOWN, policy_arn(2), policy_arn(1)]
+    assert find(digest, ROLE_ATTACHMENTS)["op"] == "update" and find(digest, ROLE_INLINE)["op"] == "same"
+    assert find(preview(BEFORE, AFTER_ADDED), ROLE_ATTACHMENTS)["op"] == "same"
+
+
+def test_a_grown_split_adds_the_created_parts_arn_to_the_exclusive_attachments_and_goes_ahead() -> None:
+    digest = grown()
+    verdict = judge(digest)
+    assert verdict.refusals == ()
+    assert urns(digest, ROLE_ATTACHMENTS)[0] in verdict.targets
+
+
+def test_the_created_parts_arn_printed_as_null_by_an_older_pulumi_goes_ahead_too() -> None:
+    """Before 3.x printed an unknown as the placeholder string, a computed array element was `null`."""
+    digest = grown()
+    listed(digest, ROLE_ATTACHMENTS)[0] = None
+    assert judge(digest).refusals == ()
+
+
+def test_a_shrunk_split_removes_the_deleted_parts_arn_from_the_exclusive_attachments_and_goes_ahead() -> None:
+    digest = preview(atlas_addresses(THREE_PARTS), atlas_addresses(TWO_PARTS))
+    assert listed(digest, ROLE_ATTACHMENTS, "oldState") == [policy_arn(3), policy_arn(2), policy_arn(1)]
+    assert listed(digest, ROLE_ATTACHMENTS) == [policy_arn(2), policy_arn(1)]
+    verdict = judge(digest)
+    assert verdict.refusals == ()
+    assert urns(digest, ROLE_ATTACHMENTS)[0] in verdict.targets
+
+
+def test_a_deleted_parts_arn_is_known_from_its_state_without_its_attachments_inputs() -> None:
+    """The part's ARN is its id and its `arn` output; the attachment's old `policyArn` says the same."""
+    digest = preview(atlas_addresses(THREE_PARTS), atlas_addresses(TWO_PARTS))
+    part = find(digest, f"{NAME}-kms-policy-3")
+    part["oldState"]["id"] = policy_arn(3)
+    find(digest, f"{NAME}-kms-policy-3-attachment")["oldState"]["inputs"]["policyArn"] = "[secret]"
+    assert judge(digest).refusals == ()
+
+
+def test_the_exclusive_inline_policies_stay_the_same_when_addresses_change() -> None:
+    """The program writes one inline policy (all of a role's inline policies share 10,240 characters)."""
+    digest = preview(BEFORE, AFTER_ADDED, kind="inline", key="foreign")
+    assert find(digest, ROLE_INLINE)["op"] == "same" and listed(digest, ROLE_INLINE) == [inline_name(1)]
+    assert judge(digest).exit_code == 0
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["name-known", "name-unknown"])
+def test_the_exclusive_inline_policies_follow_an_inline_part_created_alongside(known: bool) -> None:
+    """Were the inline split to grow, the list gains the created part's auto-name (known in a preview, or not)."""
+    digest = preview(BEFORE, AFTER_ADDED, kind="inline", key="foreign")
+    document = find(digest, f"{NAME}-kms-inline-1")["newState"]["inputs"]["policy"]
+    digest["steps"].append(step("create", INLINE, f"{NAME}-kms-inline-2", None, inline_inputs(2, document)))
+    found = find(digest, ROLE_INLINE)
+    new = exclusive_inline_inputs([inline_name(2) if known else UNKNOWN, inline_name(1)])
+    digest["steps"][digest["steps"].index(found)] = step("update", INLINE_EXCLUSIVE, ROLE_INLINE,
+                                                         found["oldState"]["inputs"], new)
+    verdict = judge(digest)
+    assert verdict.refusals == ()
+    assert urns(digest, ROLE_INLINE)[0] in verdict.targets
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    (lambda arns: arns.append("arn:aws:iam::aws:policy/AdministratorAccess"),
+     "adds 'arn:aws:iam::aws:policy/AdministratorAccess', which is not a part created in this update"),
+    (lambda arns: arns.append(UNKNOWN), "lists 2 values not known in the preview for 1 part created"),
+    (lambda arns: arns.remove(policy_arn(1)),
+     f"drops {policy_arn(1)!r}, which is not a part deleted in this update"),
+    (lambda arns: arns.__setitem__(0, policy_arn(1)), "does not list the created part atlas-kms-kms-policy-3"),
+], ids=["another-policy", "two-unknowns", "an-existing-part-dropped", "the-created-part-missing"])
+def test_the_exclusive_attachments_changing_otherwise_need_a_person(edit: Callable[[list[Any]], None], why: str) -> None:
+    digest = grown()
+    edit(listed(digest, ROLE_ATTACHMENTS))
+    op, reasons = refused(judge(digest))[ROLE_ATTACHMENTS]
+    assert op == "update" and why in reasons
+
+
+def test_an_arn_added_without_a_part_created_needs_a_person() -> None:
+    digest = preview(BEFORE, AFTER_ADDED)
+    found = find(digest, ROLE_ATTACHMENTS)
+    new = exclusive_attachments_inputs([policy_arn(1), UNKNOWN])
+    digest["steps"][digest["steps"].index(found)] = step("update", ATTACHMENTS_EXCLUSIVE, ROLE_ATTACHMENTS,
+                                                         found["oldState"]["inputs"], new)
+    assert "lists 1 value not known in the preview for 0 parts created" in refused(judge(digest))[ROLE_ATTACHMENTS][1]
+
+
+def test_the_exclusive_attachments_of_another_role_need_a_person() -> None:
+    digest = grown()
+    find(digest, ROLE_ATTACHMENTS)["newState"]["inputs"]["roleName"] = "admin"
+    assert f"roleName changed ({ROLE_NAME!r} -> 'admin')" in refused(judge(digest))[ROLE_ATTACHMENTS][1]
+
+
+def test_exclusive_attachments_not_known_as_a_whole_need_a_person() -> None:
+    """Never guessed: a list unknown as a whole could hold anything besides the created part."""
+    for unknown in (UNKNOWN, None):
+        digest = grown()
+        inputs = find(digest, ROLE_ATTACHMENTS)["newState"]["inputs"]
+        if unknown is None:
+            del inputs["policyArns"]
+        else:
+            inputs["policyArns"] = unknown
+        assert "the new policyArns is not known in the preview" in refused(judge(digest))[ROLE_ATTACHMENTS][1]
+
+
+def test_another_input_of_the_exclusive_attachments_needs_a_person() -> None:
+    digest = grown()
+    found = find(digest, ROLE_ATTACHMENTS)
+    found["newState"]["inputs"]["region"] = "us-east-1"
+    found["diffReasons"] = [*found["diffReasons"], "region"]
+    assert "region changed" in refused(judge(digest))[ROLE_ATTACHMENTS][1]
+
+
+def test_a_part_deleted_with_its_arn_unknown_needs_a_person() -> None:
+    digest = preview(atlas_addresses(THREE_PARTS), atlas_addresses(TWO_PARTS))
+    find(digest, f"{NAME}-kms-policy-3-attachment")["oldState"]["inputs"]["policyArn"] = "[secret]"
+    why = refused(judge(digest))[ROLE_ATTACHMENTS][1]
+    assert f"drops {policy_arn(3)!r}, which is not a part deleted in this update" in why
+
+
+def test_creating_or_deleting_the_exclusive_attachments_needs_a_person() -> None:
+    """Their first write removes every grant the program did not make: a person runs that one."""
+    digest = preview(BEFORE, BEFORE)
+    attachments, inline = find(digest, ROLE_ATTACHMENTS), find(digest, ROLE_INLINE)
+    digest["steps"][digest["steps"].index(attachments)] = step("create", ATTACHMENTS_EXCLUSIVE, ROLE_ATTACHMENTS, None,
+                                                               attachments["newState"]["inputs"])
+    digest["steps"][digest["steps"].index(inline)] = step("delete", INLINE_EXCLUSIVE, ROLE_INLINE,
+                                                          inline["oldState"]["inputs"], None)
+    assert {name: op for name, (op, _) in refused(judge(digest)).items()} == {ROLE_ATTACHMENTS: "create",
+                                                                               ROLE_INLINE: "delete"}
+
+
+def test_the_exclusive_inline_policies_adding_a_name_no_part_has_need_a_person() -> None:
+    digest = preview(BEFORE, AFTER_ADDED, kind="inline", key="foreign")
+    found = find(digest, ROLE_INLINE)
+    new = exclusive_inline_inputs([inline_name(1), "mongo_setup_policy"])
+    digest["steps"][digest["steps"].index(found)] = step("update", INLINE_EXCLUSIVE, ROLE_INLINE,
+                                                         found["oldState"]["inputs"], new)
+    why = refused(judge(digest))[ROLE_INLINE][1]
+    assert "adds 'mongo_setup_policy', which is not a part created in this update" in why
+
+
 # -- the command: `python -m drift guard PREVIEW_JSON` ---------------------------------------------------
 
 
@@ -691,3 +881,69 @@ def test_the_drift_command_is_unchanged_without_guard() -> None:
     with pytest.raises(SystemExit) as exc:
         run([])
     assert exc.value.code == 2  # argparse: one of --stack, --stack-file, --all-stacks is required
+
+
+# -- `--summary FILE`: the verdict as markdown, for a job's summary page ----------------------------------
+
+
+def summarised(tmp_path: Path, digest: Any, *extra: str) -> tuple[int, str]:
+    page = tmp_path / "summary.md"
+    page.write_text("# earlier steps\n")  # $GITHUB_STEP_SUMMARY is appended to
+    code, _ = guard(tmp_path, digest, "--summary", str(page), *extra)
+    return code, page.read_text().removeprefix("# earlier steps\n")
+
+
+def drift_report(tmp_path: Path, findings: list[dict[str, Any]]) -> str:
+    path = tmp_path / "drift.json"
+    path.write_text(json.dumps({"schemaVersion": 2, "stack": STACK, "status": "drift", "exitCode": 1,
+                                "findings": findings}))
+    return str(path)
+
+
+def test_the_summary_names_each_address_added_and_where_atlas_uses_it(tmp_path: Path) -> None:
+    report = drift_report(tmp_path, [
+        {"kind": "missing", "layer": "role policy", "cidrs": [f"{ADDED}/32"], "origins": ["cluster payments"], "future": False},
+        {"kind": "missing", "layer": "key policy", "cidrs": [f"{ADDED}/32"], "origins": ["cluster payments"], "future": False},
+        {"kind": "warning", "layer": "role policy", "cidrs": ["203.0.113.200/32"], "origins": ["gateway g aws/us-east-1"]}])
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_ADDED), "--report", report)
+    assert code == 0
+    assert page.startswith(f"### atlas-kms heal: stack `{STACK}`\n")
+    assert "Only Atlas's address lists change: `pulumi up` applies 2 changes without a person." in page
+    assert f"| {ADDED}/32 | added | cluster payments |" in page
+    assert "203.0.113.200" not in page
+    assert f"`{NAME}-kms-policy-1` (update), `{NAME}-key` (update)" in page
+
+
+def test_the_summary_names_each_address_removed(tmp_path: Path) -> None:
+    [gone] = sorted(set(BEFORE) - set(AFTER_REMOVED))
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_REMOVED))
+    assert code == 0 and f"| {gone} | removed | no longer reported by Atlas |" in page
+
+
+def test_an_address_moving_between_parts_is_no_change_of_atlass_list(tmp_path: Path) -> None:
+    before, after = atlas_addresses(TWO_PARTS), atlas_addresses(THREE_PARTS)
+    [added] = sorted(set(after) - set(before))
+    page = summarised(tmp_path, preview(before, after))[1]
+    assert [line for line in page.splitlines() if line.startswith("| ") and "address" not in line] == \
+        [f"| {added} | added |  |"]
+
+
+def test_the_summary_says_when_a_person_is_needed_and_why(tmp_path: Path) -> None:
+    digest = preview(BEFORE, AFTER_ADDED)
+    find(digest, f"{NAME}-key")["newState"]["inputs"]["description"] = "a | b"
+    code, page = summarised(tmp_path, digest)
+    assert code == 1
+    assert "**A person is needed**: nothing is applied." in page
+    assert f"| `{NAME}-key` | update | the key's description changed |" in page
+
+
+def test_the_summary_of_nothing_to_do_and_of_a_digest_that_cannot_be_read(tmp_path: Path) -> None:
+    assert "Nothing to change" in summarised(tmp_path, preview(BEFORE, BEFORE))[1]
+    code, page = summarised(tmp_path, "{not json")
+    assert code == 2 and "**The preview could not be judged**: nothing is applied." in page
+
+
+def test_an_unreadable_drift_report_leaves_only_the_origins_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, page = summarised(tmp_path, preview(BEFORE, AFTER_ADDED), "--report", str(tmp_path / "missing.json"))
+    assert code == 0 and f"| {ADDED}/32 | added |  |" in page
+    assert "the summary says nothing of where Atlas uses the addresses" in capsys.readouterr().err
