@@ -603,10 +603,17 @@ def interruptions(t: Transition, *, continue_on_error: bool = True) -> list[Inte
     after it settles: a resumed run may already see what that next run would see, such as Atlas on its
     new role)."""
     assert t.after is not None
-    ends = [t.after]
-    settled = t.after.rerun(t.after.stored_state(), {}, atlas_moved=True) if t.after.config else None
-    if settled is not None and settled.changes_against(t.after):
-        ends.append(settled)
+    after = t.after
+    settled: list[ProgramRun] = []
+
+    def ends_elsewhere(again: ProgramRun) -> list[str]:
+        differs = again.changes_against(after)
+        if differs and after.config:
+            if not settled:
+                settled.append(after.rerun(after.stored_state(), {}, atlas_moved=True))
+            differs = min(differs, again.changes_against(settled[0]), key=len)
+        return differs
+
     out = []
     states = stop_states(t) + (continue_on_error_states(t) if continue_on_error else [])
     for done in _distinct(t, states):
@@ -619,6 +626,5 @@ def interruptions(t: Transition, *, continue_on_error: bool = True) -> list[Inte
                             if not any(t.steps[i].kind == "replace" and t.steps[i].key == k for i in done))
         again = t.after.rerun(partial.stored_state(), outside, atlas_moved=moved, replace_again=pending)
         resumed = transition(partial, again, replace=pending, **t.options)
-        differs = min((again.changes_against(end) for end in ends), key=len)
-        out.append(Interruption(tuple(str(t.steps[i]) for i in sorted(done)), resumed, differs))
+        out.append(Interruption(tuple(str(t.steps[i]) for i in sorted(done)), resumed, ends_elsewhere(again)))
     return out

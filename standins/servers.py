@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,8 @@ def drift_standins(*, latency: float = 0.0) -> Iterator[tuple[Any, dict[str, str
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
+    # moto keeps its backends in the process, shared by every server it starts there: begin empty.
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=5).close()
     # "testing" is also what the CloudTrail stand-in checks signatures with.
     env = {"MONGODB_ATLAS_BASE_URL": atlas_url, "MONGODB_ATLAS_PUBLIC_KEY": PUBLIC,
            "MONGODB_ATLAS_PRIVATE_KEY": PRIVATE, "AWS_ENDPOINT_URL": f"http://{host}:{port}",

@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,10 +213,14 @@ def test_what_one_run_costs_in_atlas_calls_is_what_the_readme_says(tmp_path: Pat
 
 
 def test_make_heal_demo_shows_the_loop_heal_and_a_refusal() -> None:
-    done = subprocess.run([sys.executable, "-m", "offline.heal_demo"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    # In this process (the command is `python -m offline.heal_demo`, whose main this is): the same output.
+    from offline.heal_demo import main as demo
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = demo()
+    out = printed.getvalue()
+    assert code == 0, out
     assert f"missing  {NODE}/32" in out
     assert "$ python -m drift guard preview.json --summary summary.md --report drift-before.json > targets.txt" in out
     assert "none denies Atlas a key it used" in out
