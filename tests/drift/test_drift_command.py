@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +142,10 @@ def test_a_500_then_success_is_retried(deployed: Path, atlas: AtlasState) -> Non
 def test_persistent_errors_give_up_after_bounded_retries(deployed: Path, atlas: AtlasState) -> None:
     # Every answer a 500: the four first reads (made concurrently) take at most 4 x 3 attempts.
     atlas.faults = ["500"] * 12
-    start = time.monotonic()
     code, lines = drift("--stack-file", str(deployed))
     assert code == 2 and "answered 500" in lines[0] and "gave up after 3 attempts" in lines[0]
-    assert time.monotonic() - start < 10
+    # Bounded by count, not by the clock: no read is asked more than its attempts.
+    assert len(atlas.requests) <= 12
 
 
 def test_a_timeout_cannot_decide(deployed: Path, atlas: AtlasState) -> None:
