@@ -108,7 +108,7 @@ def _step(op: str, urn: str, provider: str, old: dict[str, Any] | None, new: dic
     return {**out, "detailedDiff": None, **extra}
 
 
-def _engine_order(registrations: list[Registration]) -> list[Registration]:
+def engine_order(registrations: list[Registration]) -> list[Registration]:
     """Parents, providers and dependencies first (the engine registers nothing before them), ties by type
     and name, so that the same program prints the same digest whatever order the SDK's threads took."""
     by_urn = {r.urn: r for r in registrations}
@@ -135,7 +135,7 @@ def _resource_steps(before: ProgramRun, after: ProgramRun, steps: list[Step]) ->
     old = {(r.type, r.name): r for r in before.registrations if not r.unmanaged and not r.pending_delete}
     found = {s.key: s for s in steps if s.kind not in ("delete", "delete-replaced")}
     out: list[dict[str, Any]] = []
-    for r in _engine_order(after.registrations):
+    for r in engine_order(after.registrations):
         k, s = (r.type, r.name), found.get((r.type, r.name))
         provider = _provider_of(r, stack)
         new = resource(r, stack)

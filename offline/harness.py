@@ -8,7 +8,6 @@ camelCase property names, and computed outputs (ARNs, ids) are returned explicit
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import sys
 import threading
@@ -42,6 +41,7 @@ from offline.model import (
     reveal,
 )
 from standins.atlas import PRIVATE, PUBLIC, AtlasState, running_atlas
+from standins.servers import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -451,16 +451,8 @@ def atlas_api_answers(world: World) -> Iterator[None]:
     answers from `world`, as the engine's mocks answer the data sources."""
     atlas, env = _atlas_standin()
     atlas.access_for = world.access_answer
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _world_for(config: Mapping[str, str], world: World | None) -> World:

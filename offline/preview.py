@@ -24,7 +24,7 @@ import pulumi
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.policies import policy_size
 from offline import worlds
-from offline.digest import error_digest, preview_digest
+from offline.digest import engine_order, error_digest, preview_digest
 from offline.harness import ROOT, ProgramRun, Registration, World, run_program
 from offline.model import as_engine_holds, differs, is_secret, reveal
 from offline.state import StateError, load_state, save_state
@@ -86,26 +86,6 @@ def _render_value(key: str, value: Any, placeholders: set[str]) -> list[str]:
     return [_mark(f"    {key}: {_scalar(value)}", placeholders)]
 
 
-def _order(registrations: list[Registration]) -> list[Registration]:
-    """Dependencies first, ties by type and name: the same program prints the same plan every time,
-    whatever order the SDK's threads happened to register in."""
-    by_urn = {r.urn: r for r in registrations}
-    done: set[str] = set()
-    out: list[Registration] = []
-
-    def visit(reg: Registration) -> None:
-        if reg.urn in done:
-            return
-        done.add(reg.urn)
-        for dep in sorted(d for d in [*reg.dependencies, reg.provider.rsplit("::", 1)[0]] if d in by_urn):
-            visit(by_urn[dep])
-        out.append(reg)
-
-    for reg in sorted(registrations, key=lambda r: (r.type, r.name)):
-        visit(reg)
-    return out
-
-
 def import_updates(run: ProgramRun, world: World) -> dict[str, list[str]]:
     """For each import: the properties the program sets otherwise than the existing object has them, which
     the same run updates in place (the engine's import diffs like any update)."""
@@ -121,7 +101,7 @@ def render(run: ProgramRun, stack: str, updates: dict[str, list[str]] | None = N
     out: list[str] = [f"Offline preview of stack {stack!r} (Pulumi mock runtime, sample Atlas answers)",
                       f"Ids and ARNs marked {PLACEHOLDER_NOTE} are made up offline; {SECRET} is what "
                       "`pulumi preview` shows for a secret.", ""]
-    custom = [r for r in _order(run.registrations) if r.type not in SHORT_TYPES]
+    custom = [r for r in engine_order(run.registrations) if r.type not in SHORT_TYPES]
     imported = [r for r in custom if r.import_id]
     out.append(f"Resources to create: {len(custom) - len(imported)} (+1 component)"
                + (f"; to import: {len(imported)} (read from what exists, then updated in place)" if imported else ""))

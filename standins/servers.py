@@ -7,13 +7,30 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from moto.server import ThreadedMotoServer
 
 from standins.atlas import PRIVATE, PUBLIC, AtlasState, running_atlas
+
+
+@contextmanager
+def environment(values: Mapping[str, str], unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """`values` set (and `unset` removed) in os.environ while inside; everything as it was afterwards."""
+    saved = {k: os.environ.get(k) for k in (*values, *unset)}
+    os.environ.update(values)
+    for k in unset:
+        os.environ.pop(k, None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextmanager
@@ -33,16 +50,9 @@ def drift_standins(*, latency: float = 0.0) -> Iterator[tuple[Any, dict[str, str
     env = {"MONGODB_ATLAS_BASE_URL": atlas_url, "MONGODB_ATLAS_PUBLIC_KEY": PUBLIC,
            "MONGODB_ATLAS_PRIVATE_KEY": PRIVATE, "AWS_ENDPOINT_URL": f"http://{host}:{port}",
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-2"}
-    saved = {k: os.environ.get(k) for k in (*env, "AWS_PROFILE")}
-    os.environ.update(env)
-    os.environ.pop("AWS_PROFILE", None)
     try:
-        yield state, env
+        with environment(env, unset=("AWS_PROFILE",)):
+            yield state, env
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         moto.stop()
         atlas.__exit__(None, None, None)
