@@ -18,12 +18,12 @@ import pulumi_aws as aws
 import pulumi_mongodbatlas as mongodbatlas
 import pulumiverse_time as time
 
-from components.lookups import gather, read_identity
+from components.lookups import created_generations, gather, read_identity
 from config.args import config_from_args
 from config.settings import SettingsError, parse_settings
 from core.facts import Facts
 from core.lifecycle import rotation_reminder_days
-from core.plan import Note, Plan, PlanError, plan
+from core.plan import Note, Plan, PlanError, first_contact, plan
 from core.policies import KeyAccess, canonical_json, trust_policy
 from core.settings import TAG_PROJECT, Settings
 
@@ -239,13 +239,22 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         identity = read_identity(self)
         s = _settings_or_raise(config, stack=pulumi.get_stack(), aws_region=identity.region, gov=gov,
                                role_account=identity.account, role_partition=identity.partition)
+        facts = gather(self, s, known)
+        # First contact is settled before any child is registered, the key account's provider included.
+        self._first_contact(s, facts)
         key_provider = self._key_provider(s, args.get("default_tags") or {})
-        p = self._plan(s, gather(self, s, known, key_provider))
+        p = self._plan(s, created_generations(self, s, facts, key_provider))
         self._report(p.notes)
         # An Output keeps its dependency on the resource it comes from (a mongodbatlas.Project).
         project: pulumi.Input[str] = project_input if isinstance(project_input, pulumi.Output) else s.project_id
         webhook = (args.get("alerts") or {}).get("webhook_url")
         self._register(p, project, key_provider, webhook)
+
+    def _first_contact(self, s: Settings, facts: Facts) -> None:
+        try:
+            first_contact(s, facts)
+        except PlanError as exc:
+            raise pulumi.RunError(str(exc)) from exc
 
     def _plan(self, s: Settings, facts: Facts) -> Plan:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -110,9 +111,10 @@ def atlas_client() -> AtlasClient:
     return AtlasClient.from_env(env)
 
 
-def gather(parent: pulumi.Resource, s: Settings, project_known: bool,
-           key_provider: aws.Provider | None) -> Facts:
-    """Everything this run reads, before anything is planned; a new project (id unknown) holds nothing."""
+def gather(parent: pulumi.Resource, s: Settings, project_known: bool) -> Facts:
+    """Everything this run reads from Atlas and the role's account, before anything is planned; a new
+    project (id unknown) holds nothing. The created generations are read apart (`created_generations`):
+    they may need the key account's provider, a resource registered only once first contact is settled."""
     invoke = pulumi.InvokeOptions(parent=parent)
     control_plane = control_plane_outbound(mongodbatlas.get_control_plane_ip_addresses(opts=invoke))
     if not project_known:
@@ -123,7 +125,6 @@ def gather(parent: pulumi.Resource, s: Settings, project_known: bool,
     stack_roles = _stack_roles(parent, s, roles)
     return Facts(
         control_plane=control_plane, clusters=tuple(clusters), atlas=atlas,
-        created_generations=_created_generations(parent, s, atlas, key_provider),
         endpoints=_endpoints(parent, s, atlas), stack_roles=stack_roles, atlas_roles=roles,
         adoption=_adoption(parent, s, roles, stack_roles),
         moved_from_exists=bool(s.adopt and s.adopt.move_from and _role(parent, s.adopt.move_from.name)),
@@ -170,6 +171,14 @@ def _atlas_roles(s: Settings) -> tuple[AtlasRole, ...]:
         raise pulumi.RunError(f"atlas-kms: cannot read which role Atlas uses for project {s.project_id} "
                               f"(GET /groups/{s.project_id}/cloudProviderAccess): {exc}. Nothing was changed; "
                               "give the mongodbatlas provider's API key Project Read Only access.") from exc
+
+
+def created_generations(parent: pulumi.Resource, s: Settings, facts: Facts,
+                        key_provider: aws.Provider | None) -> Facts:
+    """The facts with the key generations this stack created, found by their aliases (in the key's account)."""
+    if not facts.project_known:
+        return facts
+    return replace(facts, created_generations=_created_generations(parent, s, facts.atlas, key_provider))
 
 
 def _created_generations(parent: pulumi.Resource, s: Settings, atlas: AtlasEncryption,

@@ -244,3 +244,13 @@ def test_adopting_and_changing_the_key_in_one_run_keeps_the_old_key_usable_until
                       world=world_with(objects))
     holds(transition(start(objects), run))
     assert [line for line in run.logs if "moving off the key" in line and K in line]
+
+
+def test_first_contact_stops_before_the_key_accounts_provider_too() -> None:
+    """Cross-account: the key account's provider is a child like any other; first contact comes first."""
+    cfg = read_stack_config(STACKS / "Pulumi.cross-account.yaml")
+    seen: list[Registration] = []
+    with pytest.raises(pulumi.RunError, match="through a role this stack did not create"):
+        run_program(cfg, stack="cross-account", registrations=seen,
+                    world=world_with(existing_setup("console", project_id=PROJECT, key_arn=K)))
+    assert [r.type for r in seen if r.type != "atlas-kms:index:AtlasKmsEncryption"] == []
