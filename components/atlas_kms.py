@@ -9,9 +9,9 @@ inferred from the type hints below, read at run time. So this module has no
 TypedDict (at `construct` they arrive as a plain dict).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +28,7 @@ from core.policies import KeyAccess, canonical_json, trust_policy
 from core.settings import TAG_PROJECT, Settings
 
 COMPONENT_TYPE = "atlas-kms:index:AtlasKmsEncryption"
+T = TypeVar("T")
 
 # The created key's deletion window: the longest KMS allows, the most time to notice.
 # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-scheduling-key-deletion
@@ -188,6 +189,14 @@ def _settings_or_raise(config: Mapping[str, Any], *, stack: str, aws_region: str
         raise pulumi.RunError(str(exc)) from exc
 
 
+def _refused(decide: Callable[[], T]) -> T:
+    """A decision of core/plan.py; its refusal stops the program with its message, nothing registered."""
+    try:
+        return decide()
+    except PlanError as exc:
+        raise pulumi.RunError(str(exc)) from exc
+
+
 @dataclass
 class _Keys:
     """The keys of one run, as wired: what Atlas is pointed at and what must exist before it is."""
@@ -250,17 +259,13 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         webhook = (args.get("alerts") or {}).get("webhook_url")
         self._register(p, project, key_provider, webhook)
 
-    def _first_contact(self, s: Settings, facts: Facts) -> None:
-        try:
-            first_contact(s, facts)
-        except PlanError as exc:
-            raise pulumi.RunError(str(exc)) from exc
+    @staticmethod
+    def _first_contact(s: Settings, facts: Facts) -> None:
+        _refused(lambda: first_contact(s, facts))
 
-    def _plan(self, s: Settings, facts: Facts) -> Plan:
-        try:
-            return plan(s, facts)
-        except PlanError as exc:
-            raise pulumi.RunError(str(exc)) from exc
+    @staticmethod
+    def _plan(s: Settings, facts: Facts) -> Plan:
+        return _refused(lambda: plan(s, facts))
 
     def _report(self, notes: Sequence[Note]) -> None:
         for note in notes:
@@ -299,7 +304,7 @@ class AtlasKmsEncryption(pulumi.ComponentResource):
         self.retained_key_arns = self.keys.access.apply(lambda a: list(a.restore))
         statement: pulumi.Output[dict[str, Any]] | None = None
         statements: pulumi.Output[list[dict[str, Any]]] | None = None
-        if p.owner_statements("") is not None:
+        if p.owner_grants:
             statements = self.role.arn.apply(lambda arn: p.owner_statements(arn) or [])
             statement = statements.apply(lambda found: found[0])
         self.key_policy_statement_for_owner = statement  # type: ignore[assignment]

@@ -24,7 +24,7 @@ import pulumi_mongodbatlas as mongodbatlas
 
 from core.arns import Arn, partition_of_arn
 from core.errors import ReadError
-from core.facts import AdoptionFacts, AtlasRole, Facts, Identity, PrivateEndpointState, RoleFact
+from core.facts import AdoptionFacts, AtlasRole, Facts, Identity, PrivateEndpointState, RoleFact, encryption_role
 from core.ips import CLOUDS, ClusterAddresses
 from core.lifecycle import AtlasEncryption
 from core.plan import probe_generations, probe_regions
@@ -153,7 +153,7 @@ def _adoption(parent: pulumi.Resource, s: Settings, roles: Sequence[AtlasRole],
     role expects it to trust (get_cloud_provider_access_setup answers them for one Atlas role id)."""
     if s.adopt is None or s.adopt.role_arn is None:
         return None
-    using = next((r for r in roles if r.serves_encryption and r.iam_role_arn), None)
+    using = encryption_role(roles)
     if using is None or using.iam_role_arn in stack_roles:
         return None
     setup = mongodbatlas.get_cloud_provider_access_setup(project_id=s.project_id, provider_name="AWS",
@@ -215,21 +215,12 @@ def _stack_roles(parent: pulumi.Resource, s: Settings, roles: Sequence[AtlasRole
     authorization names the new one, so the key policies must name both until the old one is gone.
     Atlas's answer names the role; its tags (one GetRole) say whether it is this stack's.
     """
-    found = []
-    for role in roles:
-        if not role.serves_encryption or not role.iam_role_arn:
-            continue
-        try:
-            answer = aws.iam.get_role(name=Arn.parse(role.iam_role_arn).name, opts=pulumi.InvokeOptions(parent=parent))
-        except Exception as exc:
-            # A role of another account, or one deleted by hand, is not this stack's.
-            if ROLE_NOT_FOUND in str(exc).lower():
-                continue
-            raise pulumi.RunError(f"atlas-kms: could not read the role {role.iam_role_arn} Atlas uses: {exc}. "
-                                  "Let the deployer iam:GetRole.") from exc
-        if answer.arn != role.iam_role_arn:
-            continue
-        tags = answer.tags or {}
-        if tags.get(TAG_PROJECT) == s.project_id and tags.get(TAG_STACK) == s.stack:
-            found.append(str(answer.arn))
-    return tuple(sorted(found))
+    using = encryption_role(roles)
+    if using is None or using.iam_role_arn is None:
+        return ()
+    # A role of another account, or one deleted by hand, is not this stack's.
+    found = _role(parent, Arn.parse(using.iam_role_arn).name)
+    if found is None or found.arn != using.iam_role_arn:
+        return ()
+    ours = found.tags.get(TAG_PROJECT) == s.project_id and found.tags.get(TAG_STACK) == s.stack
+    return (found.arn,) if ours else ()

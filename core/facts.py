@@ -7,6 +7,7 @@ same types.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,5 +111,9 @@ class Facts:
 
     @property
     def encryption_role(self) -> AtlasRole | None:
-        """The authorized Atlas role encryption at rest uses now, when there is one."""
-        return next((r for r in self.atlas_roles or () if r.serves_encryption and r.iam_role_arn), None)
+        return encryption_role(self.atlas_roles or ())
+
+
+def encryption_role(roles: Sequence[AtlasRole]) -> AtlasRole | None:
+    """The authorized Atlas role encryption at rest uses now, when there is one."""
+    return next((r for r in roles if r.serves_encryption and r.iam_role_arn), None)

@@ -15,7 +15,7 @@ from core.arns import region_of
 from core.errors import PolicySizeError
 from core.facts import ENCRYPTION_AT_REST_FEATURE, AtlasRole, Facts, PrivateEndpointState
 from core.ips import AddressError, AddressSet, build_address_set, is_wide
-from core.lifecycle import AtlasEncryption, KeyPlan, LifecycleError, plan_keys
+from core.lifecycle import AtlasEncryption, KeyPlan, KeyRef, LifecycleError, plan_keys
 from core.policies import KeyAccess, PolicyPlan, canonical_json, key_policy, key_user_statement, plan_policies
 from core.settings import MAX_KEY_GENERATION, Mode, Settings
 
@@ -114,10 +114,14 @@ class Plan:
         return canonical_json(key_policy(self.key_account_root, roles, self.policy_cidrs, public=self.policies.public,
                                          private=self.policies.private, **extra))
 
+    @property
+    def owner_grants(self) -> bool:
+        """Key mode 4 without manageKeyPolicy: the key's owner adds the role's statements to the key policy."""
+        return self.settings.mode is Mode.CROSS_ACCOUNT_EXISTING and not self.settings.manages_key_policy
+
     def owner_statements(self, role_arn: str) -> list[dict[str, Any]] | None:
         """Key mode 4: every statement the key's owner must add (the public path's, then the private path's)."""
-        s = self.settings
-        if s.mode is not Mode.CROSS_ACCOUNT_EXISTING or s.manages_key_policy:
+        if not self.owner_grants:
             return None
         out = [key_user_statement(role_arn, self.policy_cidrs)] if self.policies.public else []
         if self.policies.private is not None:
@@ -126,7 +130,7 @@ class Plan:
 
     def access(self, arn_of: Callable[[int], str]) -> KeyAccess:
         """The keys Atlas's role may use and restore from, once every created generation's ARN is known."""
-        def resolve(ref: Any) -> str:
+        def resolve(ref: KeyRef) -> str:
             return arn_of(ref.generation) if ref.generation is not None else str(ref.arn)
 
         # A private endpoint in another region reaches the multi-region key's replica there.

@@ -24,7 +24,7 @@ import pulumi
 from config.stackfile import StackFileError, read_stack_config, stack_name
 from core.policies import policy_size
 from offline import worlds
-from offline.digest import engine_order, error_digest, preview_digest
+from offline.digest import SECRET, engine_order, error_digest, preview_digest, shown
 from offline.harness import ROOT, ProgramRun, Registration, World, run_program
 from offline.model import as_engine_holds, differs, is_secret, reveal
 from offline.state import StateError, load_state, save_state
@@ -33,7 +33,6 @@ POLICY_INPUTS = ("policy", "assumeRolePolicy")
 SHORT_TYPES = {
     "atlas-kms:index:AtlasKmsEncryption": "component",
 }
-SECRET = "[secret]"
 PLACEHOLDER_NOTE = "(placeholder)"
 
 
@@ -47,19 +46,6 @@ def _provider_label(reg: Registration) -> str:
     if not reg.provider:
         return "default provider"
     return "provider " + reg.provider.rsplit("::", 1)[0].split("::")[-1]
-
-
-def _plain(value: Any) -> Any:
-    """Engine values as JSON would print them: secrets hidden, whole numbers as integers."""
-    if is_secret(value):
-        return SECRET
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # the engine carries every number as a double
-    return value
 
 
 def _scalar(value: Any) -> str:
@@ -80,7 +66,7 @@ def _render_value(key: str, value: Any, placeholders: set[str]) -> list[str]:
         lines = [f"    {key}: ({size:,} characters without whitespace)"]
         lines += ["      " + _mark(line, placeholders) for line in json.dumps(doc, indent=2, sort_keys=True).splitlines()]
         return lines
-    value = _plain(value)
+    value = shown(value)
     if isinstance(value, dict | list):
         return [_mark(f"    {key}: {json.dumps(value, sort_keys=True)}", placeholders)]
     return [_mark(f"    {key}: {_scalar(value)}", placeholders)]
@@ -121,9 +107,9 @@ def render(run: ProgramRun, stack: str, updates: dict[str, list[str]] | None = N
             out.append(f"+ {reg.type}  {reg.name}  [{', '.join(flags)}]")
         if reg.dependencies:
             out.append("    depends on: " + ", ".join(sorted(_short_urn(d) for d in reg.dependencies)))
-        shown = as_engine_holds(reg.type, reg.inputs)
-        for key in sorted(shown):
-            out += _render_value(key, shown[key], run.placeholders)
+        held = as_engine_holds(reg.type, reg.inputs)
+        for key in sorted(held):
+            out += _render_value(key, held[key], run.placeholders)
         secret_state = sorted(k for k, v in reg.state.items() if is_secret(v) and k not in reg.inputs)
         secret_state += sorted(k for k, v in reg.state.items() if is_secret(v) and k in reg.inputs and not is_secret(reg.inputs[k]))
         for key in secret_state:
@@ -132,7 +118,7 @@ def render(run: ProgramRun, stack: str, updates: dict[str, list[str]] | None = N
         out += ["", "Messages:"] + [f"  {line}" for line in run.logs]
     out += ["", "Outputs:"]
     for key in sorted(run.outputs):
-        value = SECRET if key in run.secret_outputs else _plain(run.outputs[key])
+        value = SECRET if key in run.secret_outputs else shown(run.outputs[key])
         if isinstance(value, list | dict):
             text = json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n  ")
             out.append(f"  {key}: " + text)
