@@ -108,7 +108,17 @@ def atlas_client() -> AtlasClient:
         value = config.get(setting)
         if value:
             env[variable] = value
-    return AtlasClient.from_env(env)
+    try:
+        return AtlasClient.from_env(env)
+    except ReadError as exc:
+        # The provider can also authenticate with a service account or an access token; this program's
+        # Atlas client speaks digest auth with API keys only.
+        other = [name for name in ("clientId", "accessToken") if config.get(name)]
+        how = (f"the mongodbatlas provider is configured with {' and '.join(other)}, which this program cannot use "
+               "yet; " if other else "")
+        raise ReadError(f"{how}set the provider's API keys: `pulumi config set mongodbatlas:publicKey <key>` and "
+                        "`pulumi config set --secret mongodbatlas:privateKey <key>` (or MONGODB_ATLAS_PUBLIC_KEY and "
+                        "MONGODB_ATLAS_PRIVATE_KEY)") from exc
 
 
 def gather(parent: pulumi.Resource, s: Settings, project_known: bool) -> Facts:
@@ -169,8 +179,8 @@ def _atlas_roles(s: Settings) -> tuple[AtlasRole, ...]:
         return tuple(atlas_client().cloud_provider_access(s.project_id))
     except ReadError as exc:
         raise pulumi.RunError(f"atlas-kms: cannot read which role Atlas uses for project {s.project_id} "
-                              f"(GET /groups/{s.project_id}/cloudProviderAccess): {exc}. Nothing was changed; "
-                              "give the mongodbatlas provider's API key Project Read Only access.") from exc
+                              f"(GET /groups/{s.project_id}/cloudProviderAccess): {exc}. Nothing was changed; the "
+                              "API key needs Project Read Only access to the project.") from exc
 
 
 def created_generations(parent: pulumi.Resource, s: Settings, facts: Facts,

@@ -254,3 +254,19 @@ def test_first_contact_stops_before_the_key_accounts_provider_too() -> None:
         run_program(cfg, stack="cross-account", registrations=seen,
                     world=world_with(existing_setup("console", project_id=PROJECT, key_arn=K)))
     assert [r.type for r in seen if r.type != "atlas-kms:index:AtlasKmsEncryption"] == []
+
+
+def test_without_api_keys_the_run_says_which_settings_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.lookups import atlas_client
+    from core.errors import ReadError
+    from facts.atlas_api import PRIVATE_KEY_VARS, PUBLIC_KEY_VARS
+
+    for name in (*PUBLIC_KEY_VARS, *PRIVATE_KEY_VARS):
+        monkeypatch.delenv(name, raising=False)
+    pulumi.runtime.set_all_config({"mongodbatlas:clientId": "service-account-id"})
+    try:
+        with pytest.raises(ReadError, match=r"configured with clientId, which this program cannot use yet; set the "
+                                            r"provider's API keys: `pulumi config set mongodbatlas:publicKey"):
+            atlas_client()
+    finally:
+        pulumi.runtime.set_all_config({})
