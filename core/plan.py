@@ -240,7 +240,10 @@ def trusts(policy: Mapping[str, Any] | None, principal: str, external_id: str) -
             continue
         actions = st.get("Action")
         aws = (st.get("Principal") or {}).get("AWS") if isinstance(st.get("Principal"), Mapping) else None
-        ids = ((st.get("Condition") or {}).get("StringEquals") or {}).get("sts:ExternalId")
+        # Condition key names are case-insensitive in IAM (sts:ExternalId, sts:externalid).
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html
+        equals = (st.get("Condition") or {}).get("StringEquals") or {}
+        ids = next((v for k, v in equals.items() if k.lower() == "sts:externalid"), None)
         if ("sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions or [])
                 and principal in ([aws] if isinstance(aws, str) else aws or [])
                 and external_id in ([ids] if isinstance(ids, str) else ids or [])):

@@ -270,3 +270,12 @@ def test_without_api_keys_the_run_says_which_settings_to_set(monkeypatch: pytest
             atlas_client()
     finally:
         pulumi.runtime.set_all_config({})
+
+
+def test_a_trust_policy_that_spells_the_condition_key_in_another_case_is_still_atlas_trust() -> None:
+    """IAM condition key names are case-insensitive: `sts:externalid` is the external id condition."""
+    trust = trust_policy()
+    trust["Statement"][0]["Condition"] = {"StringEquals": {"sts:externalid": EXTERNAL_ID}}
+    objects = existing_setup("console", project_id=PROJECT, key_arn=K, trust=trust)
+    run, _ = first_run("console", objects, adopt={"roleArn": role_arn("console")})
+    assert run.one(ROLE).import_id == ROLE_NAMES["console"]
